@@ -1,0 +1,31 @@
+"""Liveness and what is loaded: never cached, so it tells the truth about the database."""
+
+import logging
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
+
+from kb import repository
+from kb.api.deps import SessionDep
+from kb.api.errors import NOT_MODIFIED, UNAVAILABLE
+from kb.api.responses import send
+from kb.cache import Rendered
+from kb.db import backend_of
+from kb.schemas import Health
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
+
+
+@router.get("/health", response_model=Health, responses=NOT_MODIFIED | UNAVAILABLE)
+def health(request: Request, session: SessionDep) -> Response:
+    """Whether the service can read its database, and which content it holds."""
+    try:
+        terms = repository.count_terms(session)
+        version = repository.data_version(session)
+    except SQLAlchemyError as exc:
+        log.warning("health check failed: %s", exc)
+        raise HTTPException(503, "the database cannot be reached; see the server log") from exc
+    backend = backend_of(session.get_bind().engine)
+    health = Health(status="ok", terms=terms, database=backend, data_version=version)
+    return send(request, Rendered.of(health))

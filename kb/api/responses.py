@@ -1,0 +1,23 @@
+"""JSON responses with entity tags, and the conditional GET that they allow."""
+
+from fastapi import Request, Response
+
+from kb.cache import Rendered
+
+# Clients may keep a copy but must revalidate it (cheaply, with If-None-Match) before use.
+_CACHE_CONTROL = "no-cache"
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if if_none_match is None:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def send(request: Request, rendered: Rendered) -> Response:
+    """The response for ``rendered``: 304 if the client already holds this version."""
+    headers = {"ETag": rendered.etag, "Cache-Control": _CACHE_CONTROL}
+    if _matches(request.headers.get("if-none-match"), rendered.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)

@@ -1,0 +1,106 @@
+"""Terms: list, look up (by slug, name or alias, any case) and related terms."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from sqlmodel import Session
+
+from kb import repository
+from kb.api.deps import CacheDep
+from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
+from kb.api.responses import send
+from kb.content import lookup_key
+from kb.models import Term
+from kb.relations import Relation
+from kb.schemas import Kind, RelatedList, TermDetail, TermPage
+
+router = APIRouter(prefix="/terms", tags=["terms"])
+
+SlugOrAlias = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        description="A slug, name or alias, in any case: `adam-optimizer`, `Adam`, `BN`.",
+    ),
+]
+
+
+def find_or_404(session: Session, slug: str) -> Term:
+    term = repository.find_term(session, slug)
+    if term is None:
+        raise NotFound(
+            f"No term is called {slug!r}. Check the spelling, or search for it with "
+            "GET /api/v1/terms; the closest slugs are listed in 'suggestions'.",
+            repository.closest_slugs(session, slug),
+        )
+    return term
+
+
+@router.get("", response_model=TermPage, responses=NOT_MODIFIED)
+async def list_terms(
+    request: Request,
+    cache: CacheDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")] = 0,
+    category: Annotated[
+        str | None, Query(max_length=80, description="Only terms of this category (its slug).")
+    ] = None,
+    kind: Annotated[Kind | None, Query(description="Only concepts or only algorithms.")] = None,
+    letter: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Za-z0-9]$", description="Only terms whose name starts with it."),
+    ] = None,
+) -> Response:
+    """Terms in alphabetical order of name, a page at a time."""
+
+    def build(session: Session) -> TermPage:
+        known = repository.category_slugs(session)
+        if category is not None and category not in known:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("query", "category"),
+                        "msg": f"unknown category {category!r}; use one of: {', '.join(known)}",
+                        "type": "value_error",
+                        "input": category,
+                    }
+                ]
+            )
+        return repository.list_terms(
+            session, category=category, kind=kind, letter=letter, limit=limit, offset=offset
+        )
+
+    key = ("terms", category, kind, letter and letter.casefold(), limit, offset)
+    return send(request, await cache.get(key, build))
+
+
+@router.get("/{slug}", response_model=TermDetail, responses=NOT_FOUND | NOT_MODIFIED)
+async def get_term(request: Request, cache: CacheDep, slug: SlugOrAlias) -> Response:
+    """The full record of a term."""
+
+    def build(session: Session) -> TermDetail:
+        return repository.term_detail(session, find_or_404(session, slug))
+
+    return send(request, await cache.get(("term", lookup_key(slug)), build))
+
+
+@router.get("/{slug}/related", response_model=RelatedList, responses=NOT_FOUND | NOT_MODIFIED)
+async def get_related(
+    request: Request,
+    cache: CacheDep,
+    slug: SlugOrAlias,
+    relation: Annotated[
+        Relation | None, Query(description="Only links of this type, as seen from this term.")
+    ] = None,
+) -> Response:
+    """The terms linked to this one, with the relation as seen from this term."""
+
+    def build(session: Session) -> RelatedList:
+        term = find_or_404(session, slug)
+        assert term.id is not None
+        items = repository.related_terms(session, term.id, relation)
+        return RelatedList(term=term.slug, relation=relation, items=items)
+
+    return send(request, await cache.get(("related", lookup_key(slug), relation), build))

@@ -1,0 +1,47 @@
+"""The application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from kb import loader
+from kb.api import categories, errors, health, terms
+from kb.cache import ResponseCache
+from kb.config import Settings, get_settings
+from kb.db import create_schema, make_engine
+from kb.schemas import API_PREFIX
+
+DESCRIPTION = """A machine-learning glossary: structured, linked terms with formulas and
+primary references. Look a term up by slug, name or alias (`/api/v1/terms/BN`), walk its typed
+links, browse by category. Every GET answers `If-None-Match` with 304."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        create_schema(engine)
+        if settings.data_dir is not None:
+            loader.sync(engine, settings.data_dir)
+        app.state.engine = engine
+        app.state.cache = ResponseCache(
+            engine, ttl=settings.cache_ttl, max_entries=settings.cache_size
+        )
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="ML glossary knowledge base",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (terms, categories, health):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,352 @@
+"""Read and validate the glossary files in a data directory (no database here).
+
+Every problem is collected, not just the first, each naming the file, the line where one is
+known, the field and what is wrong, so one ``kb check`` run shows everything to fix.
+"""
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from kb.relations import Relation, canonical_link
+from kb.schemas import CategoryIn, TermIn
+
+CATEGORIES_FILE = "categories.yaml"
+TERMS_DIR = "terms"
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    source: str
+    relation: Relation
+    target: str
+
+
+@dataclass
+class Glossary:
+    """A validated data directory: what ``kb load`` writes."""
+
+    categories: list[CategoryIn]
+    terms: list[TermIn]
+    links: list[StoredLink]
+    version: str
+
+
+class ContentError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass
+class _Source:
+    """One parsed file: its data and the line of every key and list item in it."""
+
+    path: str
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Loc) -> int | None:
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return None
+
+
+def lookup_key(name: str) -> str:
+    """The form in which slugs, names and aliases are matched: case-insensitive, trimmed."""
+    return " ".join(name.split()).casefold()
+
+
+def format_loc(loc: Iterable[str | int]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _index_lines(node: yaml.Node, offset: int, loc: Loc, out: dict[Loc, int]) -> None:
+    out.setdefault(loc, node.start_mark.line + offset)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                out[(*loc, key.value)] = key.start_mark.line + offset
+                _index_lines(value, offset, (*loc, key.value), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, offset, (*loc, i), out)
+
+
+def _parse_yaml(path: str, text: str, first_line: int) -> _Source | Problem:
+    """Parse YAML that starts at ``first_line`` (1-based) of its file."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = None if mark is None else mark.line + first_line
+        reason = getattr(exc, "problem", None) or str(exc)
+        return Problem(path, line, None, f"malformed YAML: {reason}")
+    source = _Source(path, data)
+    if node is not None:
+        _index_lines(node, first_line, (), source.lines)
+    return source
+
+
+def _split_front_matter(path: str, text: str) -> tuple[_Source, str] | Problem:
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        return Problem(
+            path, 1, None, "a term file must start with a '---' line (YAML front matter)"
+        )
+    for end in range(1, len(lines)):
+        if lines[end].strip() == "---":
+            parsed = _parse_yaml(path, "".join(lines[1:end]), first_line=2)
+            if isinstance(parsed, Problem):
+                return parsed
+            return parsed, "".join(lines[end + 1 :]).strip("\n")
+    return Problem(path, 1, None, "the front matter is never closed by a '---' line")
+
+
+def _validation_problems(source: _Source, exc: ValidationError, prefix: Loc = ()) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = (*prefix, *error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling against the data format)"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        problems.append(Problem(source.path, source.line_of(loc), format_loc(loc), message))
+    return problems
+
+
+def _read_categories(root: Path, display: str) -> tuple[list[CategoryIn], list[Problem]]:
+    path = root / CATEGORIES_FILE
+    name = f"{display}/{CATEGORIES_FILE}"
+    if not path.is_file():
+        return [], [Problem(name, None, None, "file not found: the category list is required")]
+    parsed = _parse_yaml(name, path.read_text(encoding="utf-8"), first_line=1)
+    if isinstance(parsed, Problem):
+        return [], [parsed]
+    if not isinstance(parsed.data, list):
+        return [], [Problem(name, 1, None, "expected a list of {slug, name, description} entries")]
+    categories, problems = [], []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(parsed.data):
+        try:
+            category = CategoryIn.model_validate(entry)
+        except ValidationError as exc:
+            problems += _validation_problems(parsed, exc, (i,))
+            continue
+        if category.slug in seen:
+            problems.append(
+                Problem(
+                    name,
+                    parsed.line_of((i, "slug")),
+                    f"[{i}].slug",
+                    f"duplicate category slug {category.slug!r}"
+                    f" (first used by entry {seen[category.slug]})",
+                )
+            )
+            continue
+        seen[category.slug] = i
+        categories.append(category)
+    return categories, problems
+
+
+@dataclass
+class _TermFile:
+    source: _Source
+    term: TermIn
+
+
+def _read_term(path: Path, display: str) -> _TermFile | list[Problem]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return [Problem(display, None, None, f"not UTF-8 text: {exc.reason}")]
+    split = _split_front_matter(display, text)
+    if isinstance(split, Problem):
+        return [split]
+    source, body = split
+    if not isinstance(source.data, dict):
+        return [Problem(display, 2, None, "the front matter must be a mapping of fields")]
+    try:
+        term = TermIn.model_validate({**source.data, "body": body})
+    except ValidationError as exc:
+        return _validation_problems(source, exc)
+    if term.slug != path.stem:
+        line = source.line_of(("slug",))
+        return [
+            Problem(display, line, "slug", f"{term.slug!r} must equal the file name {path.stem!r}")
+        ]
+    return _TermFile(source, term)
+
+
+def _cross_checks(
+    files: list[_TermFile], category_slugs: set[str]
+) -> tuple[list[StoredLink], list[Problem]]:
+    problems: list[Problem] = []
+    slugs = {f.term.slug for f in files}
+
+    def report(f: _TermFile, loc: Loc, message: str) -> None:
+        problems.append(Problem(f.source.path, f.source.line_of(loc), format_loc(loc), message))
+
+    # Every name a term answers to must lead to exactly one term.
+    owners: dict[str, str] = {}
+    for f in files:
+        keys: list[tuple[Loc, str]] = [(("slug",), f.term.slug), (("name",), f.term.name)]
+        keys += [(("aliases", i), alias) for i, alias in enumerate(f.term.aliases)]
+        own: set[str] = set()
+        for loc, text in keys:
+            key = lookup_key(text)
+            if key in own:
+                if loc[0] == "aliases":
+                    report(f, loc, f"alias {text!r} repeats this term's own slug or name")
+                continue
+            own.add(key)
+            other = owners.setdefault(key, f.term.slug)
+            if other != f.term.slug:
+                report(f, loc, f"{text!r} is already the slug, name or alias of term {other!r}")
+
+    links: dict[tuple[str, str], tuple[StoredLink, _TermFile, Loc]] = {}
+    for f in files:
+        if f.term.category not in category_slugs:
+            report(
+                f, ("category",), f"unknown category {f.term.category!r} (not in {CATEGORIES_FILE})"
+            )
+        for i, link in enumerate(f.term.related):
+            link_loc: Loc = ("related", i, "term")
+            if link.term == f.term.slug:
+                report(f, link_loc, "a term cannot be related to itself")
+                continue
+            if link.term not in slugs:
+                report(f, link_loc, f"links to unknown term {link.term!r}")
+                continue
+            stored = StoredLink(*canonical_link(f.term.slug, link.relation, link.term))
+            pair = (min(stored.source, stored.target), max(stored.source, stored.target))
+            previous = links.get(pair)
+            if previous is None:
+                links[pair] = (stored, f, link_loc)
+            elif previous[0] != stored:
+                first, where, _ = previous
+                report(
+                    f,
+                    ("related", i, "relation"),
+                    f"conflicting relation with {link.term!r}: declared here as"
+                    f" {link.relation.value!r} but in {where.source.path} as"
+                    f" {first.source} {first.relation.value} {first.target}",
+                )
+            elif previous[1] is f:
+                report(f, link_loc, f"{link.term!r} is listed twice")
+    stored_links = [entry[0] for entry in links.values()]
+    problems += _broader_cycles(stored_links, {f.term.slug: f for f in files})
+    return stored_links, problems
+
+
+def _broader_cycles(links: list[StoredLink], files: dict[str, _TermFile]) -> list[Problem]:
+    """``broader`` must form a hierarchy: report each cycle once, at its smallest slug."""
+    parents: dict[str, list[str]] = {}
+    for link in links:
+        if link.relation is Relation.broader:
+            parents.setdefault(link.source, []).append(link.target)
+    problems, reported = [], set()
+    for start in sorted(parents):
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for parent in parents.get(node, []):
+                if parent == start:
+                    cycle = frozenset(path)
+                    if cycle not in reported:
+                        reported.add(cycle)
+                        f = files[start]
+                        chain = " -> ".join([*path, start])
+                        problems.append(
+                            Problem(
+                                f.source.path,
+                                f.source.line_of(("related",)),
+                                "related",
+                                f"'broader' links form a cycle: {chain}",
+                            )
+                        )
+                elif parent not in path:
+                    stack.append((parent, [*path, parent]))
+    return problems
+
+
+def data_version(root: Path) -> str:
+    """A hash of every file that makes up the glossary: equal versions mean equal content."""
+    digest = hashlib.sha256()
+    for path in _content_files(root):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _content_files(root: Path) -> Iterator[Path]:
+    categories = root / CATEGORIES_FILE
+    if categories.is_file():
+        yield categories
+    yield from sorted((root / TERMS_DIR).glob("*.md"))
+
+
+def read_glossary(root: Path) -> Glossary:
+    """Parse and validate a data directory; raise ``ContentError`` listing every problem."""
+    display = root.as_posix().rstrip("/") or "."
+    if not root.is_dir():
+        raise ContentError([Problem(display, None, None, "data directory not found")])
+    version = data_version(root)
+    categories, problems = _read_categories(root, display)
+    terms_dir = root / TERMS_DIR
+    if not terms_dir.is_dir():
+        problems.append(Problem(f"{display}/{TERMS_DIR}", None, None, "directory not found"))
+    files: list[_TermFile] = []
+    for path in _content_files(root):
+        if path.parent != terms_dir:
+            continue
+        parsed = _read_term(path, f"{display}/{TERMS_DIR}/{path.name}")
+        if isinstance(parsed, list):
+            problems += parsed
+        else:
+            files.append(parsed)
+    stray = sorted(
+        p.name
+        for p in (terms_dir.iterdir() if terms_dir.is_dir() else [])
+        if p.suffix != ".md" and not p.name.startswith(".")
+    )
+    problems += [
+        Problem(
+            f"{display}/{TERMS_DIR}/{name}", None, None, "not a term file: term files end in .md"
+        )
+        for name in stray
+    ]
+    links, cross = _cross_checks(files, {c.slug for c in categories})
+    problems += cross
+    if problems:
+        raise ContentError(problems)
+    return Glossary(categories, [f.term for f in files], links, version)

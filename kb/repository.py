@@ -1,0 +1,225 @@
+"""Queries over the glossary tables: the one place that speaks SQL."""
+
+import difflib
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, text
+from sqlmodel import Session, col, select
+
+from kb.content import lookup_key
+from kb.models import Alias, Category, Link, LookupKey, Meta, Reference, Term
+from kb.relations import Relation
+from kb.schemas import (
+    API_PREFIX,
+    CategoryDetail,
+    CategoryRef,
+    CategorySummary,
+    DemoLink,
+    ReferenceModel,
+    RelatedTerm,
+    TermDetail,
+    TermLinks,
+    TermPage,
+    TermSummary,
+)
+
+DATA_VERSION = "data_version"
+# Any fixed number: the key of the PostgreSQL advisory lock that serialises writers.
+_WRITE_LOCK_KEY = 7_411_201
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def lock_for_write(session: Session) -> None:
+    """Serialise writers. SQLite already holds its write lock (``kb.db.WRITE_LOCK``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK_KEY})
+
+
+def delete_content(session: Session) -> None:
+    for table in (LookupKey, Alias, Link, Reference, Term, Category):
+        session.execute(delete(table))
+
+
+def set_data_version(session: Session, version: str) -> None:
+    meta = session.get(Meta, DATA_VERSION)
+    if meta is None:
+        session.add(Meta(key=DATA_VERSION, value=version))
+    else:
+        meta.value = version
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def data_version(session: Session) -> str | None:
+    return session.exec(select(Meta.value).where(Meta.key == DATA_VERSION)).first()
+
+
+def count_terms(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Term)).one()
+
+
+def find_term(session: Session, name: str) -> Term | None:
+    """A term by its slug, name or any alias, whatever the case."""
+    statement = (
+        select(Term)
+        .join(LookupKey, col(LookupKey.term_id) == col(Term.id))
+        .where(LookupKey.key == lookup_key(name))
+    )
+    return session.exec(statement).first()
+
+
+def closest_slugs(session: Session, name: str, limit: int = 5) -> list[str]:
+    """Slugs of the terms whose slug, name or alias is most like ``name``, best first."""
+    rows = session.exec(
+        select(LookupKey.key, Term.slug).join(Term, col(Term.id) == col(LookupKey.term_id))
+    ).all()
+    slug_of = dict(rows)
+    matches = difflib.get_close_matches(lookup_key(name), slug_of, n=limit * 3, cutoff=0.5)
+    return list(dict.fromkeys(slug_of[m] for m in matches))[:limit]
+
+
+def _summary(term: Term, category_slug: str) -> TermSummary:
+    return TermSummary(
+        slug=term.slug,
+        name=term.name,
+        summary=term.summary,
+        category=category_slug,
+        kind="algorithm" if term.kind == "algorithm" else "concept",
+    )
+
+
+def category_exists(session: Session, slug: str) -> bool:
+    return session.exec(select(Category.id).where(Category.slug == slug)).first() is not None
+
+
+def list_terms(
+    session: Session,
+    *,
+    category: str | None = None,
+    kind: str | None = None,
+    letter: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> TermPage:
+    statement = select(Term, Category.slug).join(
+        Category, col(Category.id) == col(Term.category_id)
+    )
+    if category is not None:
+        statement = statement.where(Category.slug == category)
+    if kind is not None:
+        statement = statement.where(Term.kind == kind)
+    if letter is not None:
+        statement = statement.where(Term.initial == letter.casefold())
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    page = session.exec(
+        statement.order_by(col(Term.sort_name), col(Term.slug)).limit(limit).offset(offset)
+    ).all()
+    return TermPage(
+        items=[_summary(term, cat) for term, cat in page], total=total, limit=limit, offset=offset
+    )
+
+
+_RELATION_ORDER = {relation: i for i, relation in enumerate(Relation)}
+
+
+def related_terms(
+    session: Session, term_id: int, relation: Relation | None = None
+) -> list[RelatedTerm]:
+    """Every term linked to ``term_id``, with the relation as seen from ``term_id``."""
+    outgoing = session.exec(
+        select(Link.relation, Term)
+        .join(Term, col(Term.id) == col(Link.target_id))
+        .where(Link.source_id == term_id)
+    ).all()
+    incoming = session.exec(
+        select(Link.relation, Term)
+        .join(Term, col(Term.id) == col(Link.source_id))
+        .where(Link.target_id == term_id)
+    ).all()
+    seen_from_here = [(Relation(r), t) for r, t in outgoing]
+    seen_from_here += [(Relation(r).inverse, t) for r, t in incoming]
+    items = [
+        RelatedTerm(slug=t.slug, name=t.name, summary=t.summary, relation=r)
+        for r, t in seen_from_here
+        if relation is None or r is relation
+    ]
+    return sorted(items, key=lambda item: (_RELATION_ORDER[item.relation], item.name.casefold()))
+
+
+def term_detail(session: Session, term: Term) -> TermDetail:
+    assert term.id is not None
+    category = session.get_one(Category, term.category_id)
+    aliases = session.exec(
+        select(Alias.name).where(Alias.term_id == term.id).order_by(col(Alias.position))
+    ).all()
+    references = session.exec(
+        select(Reference).where(Reference.term_id == term.id).order_by(col(Reference.position))
+    ).all()
+    href = f"{API_PREFIX}/terms/{term.slug}"
+    demo_href = f"{href}/demo" if term.demo else None
+    return TermDetail(
+        slug=term.slug,
+        name=term.name,
+        aliases=list(aliases),
+        summary=term.summary,
+        body=term.body,
+        category=CategoryRef(slug=category.slug, name=category.name),
+        kind="algorithm" if term.kind == "algorithm" else "concept",
+        related=related_terms(session, term.id),
+        references=[_reference(r) for r in references],
+        demo=DemoLink(slug=term.demo, href=demo_href) if term.demo and demo_href else None,
+        links=TermLinks(self=href, related=f"{href}/related", demo=demo_href),
+    )
+
+
+def _reference(row: Reference) -> ReferenceModel:
+    return ReferenceModel(
+        title=row.title,
+        authors=row.authors,
+        year=row.year,
+        venue=row.venue,
+        url=row.url,
+        arxiv=row.arxiv,
+        doi=row.doi,
+    )
+
+
+def _term_counts(session: Session) -> dict[int, int]:
+    rows = session.exec(select(Term.category_id, func.count()).group_by(col(Term.category_id)))
+    return dict(rows.all())
+
+
+def list_categories(session: Session) -> list[CategorySummary]:
+    counts = _term_counts(session)
+    categories = session.exec(select(Category).order_by(col(Category.position))).all()
+    return [_category_summary(c, counts) for c in categories]
+
+
+def _category_summary(category: Category, counts: dict[int, int]) -> CategorySummary:
+    assert category.id is not None
+    return CategorySummary(
+        slug=category.slug,
+        name=category.name,
+        description=category.description,
+        term_count=counts.get(category.id, 0),
+    )
+
+
+def category_detail(session: Session, slug: str) -> CategoryDetail | None:
+    category = session.exec(select(Category).where(Category.slug == slug.casefold())).first()
+    if category is None:
+        return None
+    terms: Sequence[Term] = session.exec(
+        select(Term)
+        .where(Term.category_id == category.id)
+        .order_by(col(Term.sort_name), col(Term.slug))
+    ).all()
+    summary = _category_summary(category, {category.id or 0: len(terms)})
+    return CategoryDetail(**summary.model_dump(), terms=[_summary(t, category.slug) for t in terms])
+
+
+def category_slugs(session: Session) -> list[str]:
+    return list(session.exec(select(Category.slug).order_by(col(Category.position))).all())

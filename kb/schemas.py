@@ -1,0 +1,170 @@
+"""Request and response models, and the validated shape of a data file.
+
+``TermIn`` is a term file's front matter plus its body: ``kb check``, ``kb load`` and (later) the
+write API validate with the same rules and so give the same messages.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from kb.relations import Relation
+
+API_PREFIX = "/api/v1"
+"""Where the API is mounted; the links inside responses start with it."""
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
+ARXIV_PATTERN = r"^(?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$"
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Kind = Literal["concept", "algorithm"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CategoryIn(_Strict):
+    slug: Slug
+    name: Annotated[Text, StringConstraints(max_length=120)]
+    description: Text
+
+
+class LinkIn(_Strict):
+    term: Slug
+    relation: Relation
+
+
+class ReferenceModel(_Strict):
+    title: Text
+    authors: list[Annotated[Text, StringConstraints(max_length=200)]] = Field(min_length=1)
+    year: int = Field(ge=1600, le=2100)
+    venue: Text
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+    arxiv: (
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^(?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$"
+            ),
+        ]
+        | None
+    ) = None
+    doi: Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/\S+$")] | None = None
+
+
+class TermIn(_Strict):
+    slug: Slug
+    name: Annotated[Text, StringConstraints(max_length=120)]
+    aliases: list[Annotated[Text, StringConstraints(max_length=80)]] = []
+    category: Slug
+    kind: Kind
+    summary: Annotated[Text, StringConstraints(max_length=300)]
+    related: list[LinkIn] = []
+    references: list[ReferenceModel] = []
+    demo: Slug | None = None
+    body: Text
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases_unique(cls, aliases: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for alias in aliases:
+            key = alias.casefold()
+            if key in seen:
+                raise ValueError(f"alias {alias!r} is listed twice")
+            seen.add(key)
+        return aliases
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class CategoryRef(BaseModel):
+    slug: str
+    name: str
+
+
+class TermSummary(BaseModel):
+    slug: str
+    name: str
+    summary: str
+    category: str = Field(description="The category's slug.")
+    kind: Kind
+
+
+class TermPage(BaseModel):
+    items: list[TermSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class RelatedTerm(BaseModel):
+    slug: str
+    name: str
+    summary: str
+    relation: Relation = Field(description="The relation as seen from the requested term.")
+
+
+class RelatedList(BaseModel):
+    term: str
+    relation: Relation | None
+    items: list[RelatedTerm]
+
+
+class DemoLink(BaseModel):
+    slug: str
+    href: str
+
+
+class TermLinks(BaseModel):
+    self: str
+    related: str
+    demo: str | None
+
+
+class TermDetail(BaseModel):
+    slug: str
+    name: str
+    aliases: list[str]
+    summary: str
+    body: str
+    category: CategoryRef
+    kind: Kind
+    related: list[RelatedTerm]
+    references: list[ReferenceModel]
+    demo: DemoLink | None
+    links: TermLinks
+
+
+class CategorySummary(BaseModel):
+    slug: str
+    name: str
+    description: str
+    term_count: int
+
+
+class CategoryList(BaseModel):
+    items: list[CategorySummary]
+
+
+class CategoryDetail(CategorySummary):
+    terms: list[TermSummary]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    terms: int
+    database: Literal["sqlite", "postgresql"]
+    data_version: str | None
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class NotFoundBody(BaseModel):
+    detail: str
+    suggestions: list[str] = Field(description="The closest slugs, best first.")
