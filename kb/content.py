@@ -197,39 +197,49 @@ def _read_term(path: Path, display: str) -> _TermFile | list[Problem]:
         term = TermIn.model_validate({**source.data, "body": body})
     except ValidationError as exc:
         return _validation_problems(source, exc)
-    if term.slug != path.stem:
-        line = source.line_of(("slug",))
-        return [
-            Problem(display, line, "slug", f"{term.slug!r} must equal the file name {path.stem!r}")
-        ]
     return _TermFile(source, term)
 
 
 def _cross_checks(
-    files: list[_TermFile], category_slugs: set[str]
+    files: list[_TermFile], category_slugs: set[str], broken: set[str]
 ) -> tuple[list[StoredLink], list[Problem]]:
+    """Checks across files. ``broken`` are the slugs of files that failed on their own: links
+    to them are not reported again as links to unknown terms."""
     problems: list[Problem] = []
     slugs = {f.term.slug for f in files}
 
     def report(f: _TermFile, loc: Loc, message: str) -> None:
         problems.append(Problem(f.source.path, f.source.line_of(loc), format_loc(loc), message))
 
-    # Every name a term answers to must lead to exactly one term.
+    file_of: dict[str, _TermFile] = {}
+    for f in files:
+        stem = Path(f.source.path).stem
+        if f.term.slug != stem:
+            report(f, ("slug",), f"{f.term.slug!r} must equal the file name {stem!r}")
+        first = file_of.setdefault(f.term.slug, f)
+        if first is not f:
+            report(f, ("slug",), f"duplicate slug {f.term.slug!r}: {first.source.path} has it too")
+
+    # Every name a term answers to must lead to exactly one term. Slugs and names claim their
+    # keys first, so a clash is reported at the alias that causes it.
     owners: dict[str, str] = {}
     for f in files:
-        keys: list[tuple[Loc, str]] = [(("slug",), f.term.slug), (("name",), f.term.name)]
-        keys += [(("aliases", i), alias) for i, alias in enumerate(f.term.aliases)]
-        own: set[str] = set()
-        for loc, text in keys:
-            key = lookup_key(text)
-            if key in own:
-                if loc[0] == "aliases":
-                    report(f, loc, f"alias {text!r} repeats this term's own slug or name")
-                continue
-            own.add(key)
-            other = owners.setdefault(key, f.term.slug)
+        for loc, text in [(("slug",), f.term.slug), (("name",), f.term.name)]:
+            other = owners.setdefault(lookup_key(text), f.term.slug)
             if other != f.term.slug:
                 report(f, loc, f"{text!r} is already the slug, name or alias of term {other!r}")
+    for f in files:
+        own = {lookup_key(f.term.slug), lookup_key(f.term.name)}
+        for i, alias in enumerate(f.term.aliases):
+            key = lookup_key(alias)
+            if key in own:
+                report(f, ("aliases", i), f"alias {alias!r} repeats this term's own slug or name")
+                continue
+            other = owners.setdefault(key, f.term.slug)
+            if other != f.term.slug:
+                report(
+                    f, ("aliases", i), f"{alias!r} is already the slug, name or alias of {other!r}"
+                )
 
     links: dict[tuple[str, str], tuple[StoredLink, _TermFile, Loc]] = {}
     for f in files:
@@ -237,13 +247,24 @@ def _cross_checks(
             report(
                 f, ("category",), f"unknown category {f.term.category!r} (not in {CATEGORIES_FILE})"
             )
+        listed: dict[str, Relation] = {}
         for i, link in enumerate(f.term.related):
             link_loc: Loc = ("related", i, "term")
+            if link.term in listed:
+                first_type = listed[link.term]
+                message = f"{link.term!r} is listed twice"
+                if first_type is not link.relation:
+                    message += f" with conflicting relations {first_type.value!r} and"
+                    message += f" {link.relation.value!r}"
+                report(f, ("related", i, "relation"), message)
+                continue
+            listed[link.term] = link.relation
             if link.term == f.term.slug:
                 report(f, link_loc, "a term cannot be related to itself")
                 continue
             if link.term not in slugs:
-                report(f, link_loc, f"links to unknown term {link.term!r}")
+                if link.term not in broken:
+                    report(f, link_loc, f"links to unknown term {link.term!r}")
                 continue
             stored = StoredLink(*canonical_link(f.term.slug, link.relation, link.term))
             pair = (min(stored.source, stored.target), max(stored.source, stored.target))
@@ -259,8 +280,6 @@ def _cross_checks(
                     f" {link.relation.value!r} but in {where.source.path} as"
                     f" {first.source} {first.relation.value} {first.target}",
                 )
-            elif previous[1] is f:
-                report(f, link_loc, f"{link.term!r} is listed twice")
     stored_links = [entry[0] for entry in links.values()]
     problems += _broader_cycles(stored_links, {f.term.slug: f for f in files})
     return stored_links, problems
@@ -326,12 +345,14 @@ def read_glossary(root: Path) -> Glossary:
     if not terms_dir.is_dir():
         problems.append(Problem(f"{display}/{TERMS_DIR}", None, None, "directory not found"))
     files: list[_TermFile] = []
+    broken: set[str] = set()
     for path in _content_files(root):
         if path.parent != terms_dir:
             continue
         parsed = _read_term(path, f"{display}/{TERMS_DIR}/{path.name}")
         if isinstance(parsed, list):
             problems += parsed
+            broken.add(path.stem)
         else:
             files.append(parsed)
     stray = sorted(
@@ -345,7 +366,7 @@ def read_glossary(root: Path) -> Glossary:
         )
         for name in stray
     ]
-    links, cross = _cross_checks(files, {c.slug for c in categories})
+    links, cross = _cross_checks(files, {c.slug for c in categories}, broken)
     problems += cross
     if problems:
         raise ContentError(problems)
