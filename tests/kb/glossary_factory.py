@@ -126,3 +126,12 @@ def glossary_with(**changes: dict[str, Any] | None) -> dict[str, dict[str, Any]]
         else:
             terms[slug] = fields
     return terms
+
+
+def glossary_without(*slugs: str) -> dict[str, dict[str, Any]]:
+    """The default terms less ``slugs`` and every link to them."""
+    terms = {slug: deepcopy(fields) for slug, fields in TERMS.items() if slug not in slugs}
+    for fields in terms.values():
+        if "related" in fields:
+            fields["related"] = [link for link in fields["related"] if link["term"] not in slugs]
+    return terms

@@ -1,0 +1,152 @@
+"""kb.loader: all or nothing, idempotent, and safe against a crash or a kill mid-load."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from kb import loader, repository
+from kb.content import ContentError, read_glossary
+from kb.models import Alias, Category, Link, LookupKey, Reference, Term
+from tests.kb.glossary_factory import TERMS, glossary_with, glossary_without, write_glossary
+
+TABLES = (Category, Term, Alias, LookupKey, Link, Reference)
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every content table, ids left out, in a stable order."""
+    with Session(engine) as session:
+        slug_of = dict(session.exec(select(Term.id, Term.slug)).all())
+        terms = session.exec(select(Term).order_by(col(Term.slug))).all()
+        links = session.exec(select(Link)).all()
+        refs = session.exec(select(Reference)).all()
+        return {
+            "categories": [
+                (c.slug, c.name, c.description, c.position)
+                for c in session.exec(select(Category).order_by(col(Category.slug)))
+            ],
+            "terms": [(t.slug, t.name, t.kind, t.summary, t.body, t.demo) for t in terms],
+            "aliases": sorted(
+                (slug_of[a.term_id], a.position, a.name) for a in session.exec(select(Alias))
+            ),
+            "keys": sorted((k.key, slug_of[k.term_id]) for k in session.exec(select(LookupKey))),
+            "links": sorted(
+                (slug_of[x.source_id], x.relation, slug_of[x.target_id]) for x in links
+            ),
+            "references": sorted((slug_of[r.term_id], r.position, r.title) for r in refs),
+            "version": [(repository.data_version(session),)],
+        }
+
+
+def test_load_writes_everything(engine: Engine, data_dir: Path) -> None:
+    assert loader.load(engine, read_glossary(data_dir))
+    state = snapshot(engine)
+    assert [t[0] for t in state["terms"]] == sorted(TERMS)
+    assert ("batch-normalization", 0, "BN") in state["aliases"]
+    assert ("bn", "batch-normalization") in state["keys"]
+    assert ("adam optimizer", "adam-optimizer") in state["keys"]
+    assert ("adamw", "variant-of", "adam-optimizer") in state["links"]
+    assert len(state["links"]) == 8
+    assert state["version"] == [(read_glossary(data_dir).version,)]
+
+
+def test_loading_twice_gives_the_same_state(engine: Engine, data_dir: Path) -> None:
+    loader.load(engine, read_glossary(data_dir))
+    first = snapshot(engine)
+    loader.load(engine, read_glossary(data_dir))
+    assert snapshot(engine) == first
+    assert not loader.load(engine, read_glossary(data_dir), only_if_changed=True)
+    assert not loader.sync(engine, data_dir)
+
+
+def test_reload_replaces_removed_and_changed_terms(engine: Engine, tmp_path: Path) -> None:
+    root = write_glossary(tmp_path / "data")
+    loader.load(engine, read_glossary(root))
+    changed = glossary_without("rmsprop")
+    changed["momentum"]["aliases"] = ["inertia"]
+    assert loader.sync(engine, write_glossary(root, changed))
+    state = snapshot(engine)
+    assert "rmsprop" not in [t[0] for t in state["terms"]]
+    assert ("momentum", 0, "inertia") in state["aliases"]
+    assert ("heavy ball", "momentum") not in state["keys"]
+    assert not any("rmsprop" in link for link in state["links"])
+
+
+def test_rejected_load_leaves_previous_content_untouched(engine: Engine, tmp_path: Path) -> None:
+    root = write_glossary(tmp_path / "data")
+    loader.load(engine, read_glossary(root))
+    before = snapshot(engine)
+    write_glossary(root, glossary_with(adamw={**TERMS["adamw"], "category": "nowhere"}))
+    with pytest.raises(ContentError):
+        loader.sync(engine, root)
+    assert snapshot(engine) == before
+
+
+def test_failure_mid_load_rolls_back(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_glossary(tmp_path / "data")
+    loader.load(engine, read_glossary(root))
+    before = snapshot(engine)
+    real_insert = loader._insert
+
+    def insert_then_fail(session: Session, glossary: object) -> None:
+        real_insert(session, glossary)  # type: ignore[arg-type]
+        session.flush()
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(loader, "_insert", insert_then_fail)
+    write_glossary(root, glossary_without("rmsprop"))
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        loader.sync(engine, root)
+    assert snapshot(engine) == before
+
+
+KILLED_LOADER = """
+import sys, time
+from pathlib import Path
+from kb import loader
+from kb.content import read_glossary
+from kb.db import make_engine
+
+real_insert = loader._insert
+def insert_and_hang(session, glossary):
+    real_insert(session, glossary)
+    session.flush()
+    Path(sys.argv[3]).write_text("inserted")
+    time.sleep(60)
+loader._insert = insert_and_hang
+loader.load(make_engine(sys.argv[1]), read_glossary(Path(sys.argv[2])))
+"""
+
+
+def test_kill_mid_load_leaves_previous_content(engine: Engine, tmp_path: Path) -> None:
+    root = write_glossary(tmp_path / "data")
+    loader.load(engine, read_glossary(root))
+    before = snapshot(engine)
+    new_root = write_glossary(tmp_path / "new", glossary_without("rmsprop", "adamw"))
+    marker = tmp_path / "inserted"
+    url = engine.url.render_as_string(hide_password=False)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_LOADER, url, str(new_root), str(marker)])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert child.poll() is None, "the loader died before it was killed"
+            assert time.monotonic() < deadline, "the loader never reached the middle of its load"
+            time.sleep(0.05)
+        # Readers still see the old content while the load is in flight...
+        assert snapshot(engine) == before
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    # ...and after the kill; the next load then goes through.
+    assert snapshot(engine) == before
+    assert loader.sync(engine, new_root)
+    assert "rmsprop" not in [t[0] for t in snapshot(engine)["terms"]]
