@@ -15,10 +15,17 @@ from hypothesis import strategies as st
 from reference import optim
 
 STEPS = 120
-# Shapes exercise 0-d, 1-d and 3-d parameters and one parameter spanning several blocks.
-SHAPES: list[tuple[int, ...]] = [(4, 3), (5,), (), (2, 3, 2), (150, 250)]
+# 0-d to 3-d parameters; with the small blocks below most of them span several blocks.
+SHAPES: list[tuple[int, ...]] = [(4, 3), (5,), (), (2, 3, 2), (17, 9)]
 
 OptionSet = dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of 5 float64 (10 float32) elements, so the blocking and its ragged last block are
+    exercised on small arrays; test_block_size_does_not_change_results covers the default."""
+    monkeypatch.setattr(optim, "_BLOCK_BYTES", 40)
 
 
 def product(**options: list[Any]) -> list[OptionSet]:
@@ -181,6 +188,25 @@ def test_float32_in_place_and_dtype_kept(case: tuple[str, OptionSet]) -> None:
     for state in ours.state_dict()["state"]:
         for value in state.values():
             assert not isinstance(value, np.ndarray) or value.dtype == np.float32
+
+
+@pytest.mark.parametrize("case", CASES[::5], ids=case_id)
+def test_block_size_does_not_change_results(
+    case: tuple[str, OptionSet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, options = case
+    rng = np.random.default_rng(13)
+    shapes = [(300, 250), (7,)]  # 75000 elements: three default-sized float64 blocks
+    params = {size: [rng.standard_normal(s) for s in shapes] for size in (40, 1 << 18)}
+    params[1 << 18] = [p.copy() for p in params[40]]
+    grads = [[rng.standard_normal(s) for s in shapes] for _ in range(3)]
+    for block_bytes, ps in params.items():
+        monkeypatch.setattr(optim, "_BLOCK_BYTES", block_bytes)
+        opt: optim.Optimizer = getattr(optim, name)(ps, **options)
+        for g in grads:
+            opt.step(g)
+    for small, default in zip(params[40], params[1 << 18], strict=True):
+        np.testing.assert_array_equal(small, default)
 
 
 def test_non_contiguous_parameter_updated_in_place() -> None:
