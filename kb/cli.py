@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from kb import loader, repository
-from kb.config import get_settings
+from kb.config import Settings
 from kb.content import ContentError, Glossary, read_glossary
 from kb.db import create_schema, make_engine
 from kb.schemas import TermDetail
@@ -38,7 +38,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _data_dir(path: Path | None) -> Path:
-    return path or get_settings().data_dir or Path("data")
+    return path or Settings().data_dir or Path("data")
 
 
 def _validated(root: Path) -> Glossary:
@@ -55,7 +55,7 @@ def _validated(root: Path) -> Glossary:
 
 @contextmanager
 def _database() -> Iterator[Engine]:
-    url = get_settings().database_url
+    url = Settings().database_url
     try:
         engine = make_engine(url)
         create_schema(engine)
@@ -134,7 +134,7 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
     """Run the API. Loads KB_DATA_DIR first when the database is empty or out of date."""
-    settings = get_settings()
+    settings = Settings()
     if settings.data_dir is not None:
         _validated(settings.data_dir)
         with _database() as engine:

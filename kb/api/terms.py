@@ -1,9 +1,9 @@
 """Terms: list, look up (by slug, name or alias, any case) and related terms."""
 
+import difflib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session
 
 from kb import repository
@@ -38,7 +38,7 @@ def find_or_404(session: Session, slug: str) -> Term:
     return term
 
 
-@router.get("", response_model=TermPage, responses=NOT_MODIFIED)
+@router.get("", response_model=TermPage, responses=NOT_FOUND | NOT_MODIFIED)
 async def list_terms(
     request: Request,
     cache: CacheDep,
@@ -58,15 +58,10 @@ async def list_terms(
     def build(session: Session) -> TermPage:
         known = repository.category_slugs(session)
         if category is not None and category not in known:
-            raise RequestValidationError(
-                [
-                    {
-                        "loc": ("query", "category"),
-                        "msg": f"unknown category {category!r}; use one of: {', '.join(known)}",
-                        "type": "value_error",
-                        "input": category,
-                    }
-                ]
+            raise NotFound(
+                f"No category is called {category!r} (query parameter 'category'); "
+                f"use one of: {', '.join(known)}.",
+                difflib.get_close_matches(category, known, n=3, cutoff=0.3),
             )
         return repository.list_terms(
             session, category=category, kind=kind, letter=letter, limit=limit, offset=offset

@@ -32,7 +32,7 @@ def _torch_loss_and_grads(
     """torch.nn.Linear layers with our weights copied in (weight = W^T); autograd gradients."""
     layers = []
     for w, b in zip(mlp.params[::2], mlp.params[1::2], strict=True):
-        layer = torch.nn.Linear(*w.shape, dtype=torch.float64)
+        layer = torch.nn.Linear(w.shape[0], w.shape[1], dtype=torch.float64)
         with torch.no_grad():
             layer.weight.copy_(t64(w.T))
             layer.bias.copy_(t64(b))
@@ -43,11 +43,9 @@ def _torch_loss_and_grads(
         if i < len(layers) - 1:
             a = TORCH_ACTIVATIONS[mlp.activation](a)
     loss = F.cross_entropy(a, torch.from_numpy(np.asarray(y)))
-    loss.backward()
-    grads: list[torch.Tensor] = []
-    for layer in layers:
-        assert layer.weight.grad is not None and layer.bias.grad is not None
-        grads += [layer.weight.grad.T, layer.bias.grad]
+    leaves = [t for layer in layers for t in (layer.weight, layer.bias)]
+    grads = list(torch.autograd.grad(loss, leaves))
+    grads[::2] = [g.T for g in grads[::2]]  # nn.Linear stores W^T
     return loss, a, grads
 
 

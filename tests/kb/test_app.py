@@ -1,0 +1,71 @@
+"""create_app: start-up loading, reloading on changed data, refusing invalid data."""
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kb.app import create_app
+from kb.config import Settings
+from kb.content import ContentError, data_version
+from tests.kb.glossary_factory import TERMS, glossary_with, glossary_without, write_glossary
+
+
+def health(settings: Settings) -> dict[str, object]:
+    with TestClient(create_app(settings)) as client:
+        body: dict[str, object] = client.get("/api/v1/health").json()
+        return body
+
+
+def test_first_start_loads_then_later_starts_reload_only_changes(
+    database_url: str, tmp_path: Path
+) -> None:
+    root = write_glossary(tmp_path / "data")
+    settings = Settings(database_url=database_url, data_dir=root)
+    assert health(settings)["terms"] == len(TERMS)
+    assert health(settings)["data_version"] == data_version(root)
+    write_glossary(root, glossary_without("rmsprop"))
+    after = health(settings)
+    assert after["terms"] == len(TERMS) - 1
+    assert after["data_version"] == data_version(root)
+
+
+def test_start_without_data_serves_an_empty_glossary(database_url: str) -> None:
+    settings = Settings(database_url=database_url)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/v1/health").json()["terms"] == 0
+        assert client.get("/api/v1/health").json()["data_version"] is None
+        assert client.get("/api/v1/terms").json() == {
+            "items": [],
+            "total": 0,
+            "limit": 20,
+            "offset": 0,
+        }
+
+
+def test_start_with_invalid_data_fails_and_keeps_the_old_content(
+    database_url: str, tmp_path: Path
+) -> None:
+    root = write_glossary(tmp_path / "data")
+    settings = Settings(database_url=database_url, data_dir=root)
+    before = health(settings)
+    write_glossary(root, glossary_with(adamw={**TERMS["adamw"], "category": "nowhere"}))
+    with (
+        pytest.raises(ContentError, match="unknown category 'nowhere'"),
+        TestClient(create_app(settings)),
+    ):
+        pass
+    assert health(Settings(database_url=database_url)) == before
+
+
+def test_openapi_documents_every_route() -> None:
+    schema = create_app(Settings(database_url="sqlite://")).openapi()
+    assert set(schema["paths"]) == {
+        "/api/v1/terms",
+        "/api/v1/terms/{slug}",
+        "/api/v1/terms/{slug}/related",
+        "/api/v1/categories",
+        "/api/v1/categories/{slug}",
+        "/api/v1/health",
+    }
+    assert "404" in schema["paths"]["/api/v1/terms/{slug}"]["get"]["responses"]

@@ -1,0 +1,35 @@
+"""Property-based tests over the whole OpenAPI schema, on both databases.
+
+Schemathesis generates requests from the schema (valid and invalid ones); every response must
+be documented, match its schema and never be a 5xx.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+from kb.app import create_app
+from kb.config import Settings
+
+# Only the schema is read from this app; requests go to ``live_app`` below.
+schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", create_app(Settings(database_url="sqlite://"))
+)
+
+
+@pytest.fixture
+def live_app(settings: Settings) -> Iterator[FastAPI]:
+    app = create_app(settings)
+    with TestClient(app):  # runs the lifespan: engine, cache, data load
+        yield app
+
+
+@schema.parametrize()
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms_to_its_schema(case: schemathesis.Case, live_app: FastAPI) -> None:
+    case.call_and_validate(app=live_app)
