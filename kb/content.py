@@ -241,7 +241,7 @@ def _cross_checks(
                     f, ("aliases", i), f"{alias!r} is already the slug, name or alias of {other!r}"
                 )
 
-    links: dict[tuple[str, str], tuple[StoredLink, _TermFile, Loc]] = {}
+    links: dict[tuple[str, str], tuple[StoredLink, _TermFile]] = {}
     for f in files:
         if f.term.category not in category_slugs:
             report(
@@ -270,15 +270,15 @@ def _cross_checks(
             pair = (min(stored.source, stored.target), max(stored.source, stored.target))
             previous = links.get(pair)
             if previous is None:
-                links[pair] = (stored, f, link_loc)
+                links[pair] = (stored, f)
             elif previous[0] != stored:
-                first, where, _ = previous
+                declared, where = previous
                 report(
                     f,
                     ("related", i, "relation"),
                     f"conflicting relation with {link.term!r}: declared here as"
                     f" {link.relation.value!r} but in {where.source.path} as"
-                    f" {first.source} {first.relation.value} {first.target}",
+                    f" {declared.source} {declared.relation.value} {declared.target}",
                 )
     stored_links = [entry[0] for entry in links.values()]
     problems += _broader_cycles(stored_links, {f.term.slug: f for f in files})
