@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlmodel import Session
 
 from kb import repository
-from kb.api.deps import CacheDep
+from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
 from kb.schemas import CategoryDetail, CategoryList
@@ -16,18 +16,18 @@ router = APIRouter(prefix="/categories", tags=["categories"])
 
 
 @router.get("", response_model=CategoryList, responses=NOT_MODIFIED)
-async def list_categories(request: Request, cache: CacheDep) -> Response:
+async def list_categories(request: Request) -> Response:
     """Every category, in the order of ``categories.yaml``, with its number of terms."""
 
     def build(session: Session) -> CategoryList:
         return CategoryList(items=repository.list_categories(session))
 
-    return send(request, await cache.get(("categories",), build))
+    return send(request, await cache_of(request).get(("categories",), build))
 
 
 @router.get("/{slug}", response_model=CategoryDetail, responses=NOT_FOUND | NOT_MODIFIED)
 async def get_category(
-    request: Request, cache: CacheDep, slug: Annotated[str, Path(min_length=1, max_length=80)]
+    request: Request, slug: Annotated[str, Path(min_length=1, max_length=80)]
 ) -> Response:
     """A category with all of its terms."""
 
@@ -41,4 +41,4 @@ async def get_category(
             )
         return detail
 
-    return send(request, await cache.get(("category", slug.casefold()), build))
+    return send(request, await cache_of(request).get(("category", slug.casefold()), build))

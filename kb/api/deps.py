@@ -20,11 +20,15 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-def get_cache(request: Request) -> ResponseCache:
+def cache_of(request: Request) -> ResponseCache:
+    """The app's response cache.
+
+    Read routes call this directly rather than declaring a dependency: on a cache hit, the
+    dependency machinery would cost more than everything else the request does.
+    """
     cache: ResponseCache = request.app.state.cache
     return cache
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
-CacheDep = Annotated[ResponseCache, Depends(get_cache)]

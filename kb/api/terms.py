@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlmodel import Session
 
 from kb import repository
-from kb.api.deps import CacheDep
+from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
 from kb.content import lookup_key
@@ -41,7 +41,6 @@ def find_or_404(session: Session, slug: str) -> Term:
 @router.get("", response_model=TermPage, responses=NOT_FOUND | NOT_MODIFIED)
 async def list_terms(
     request: Request,
-    cache: CacheDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")] = 0,
     category: Annotated[
@@ -68,23 +67,22 @@ async def list_terms(
         )
 
     key = ("terms", category, kind, letter and letter.casefold(), limit, offset)
-    return send(request, await cache.get(key, build))
+    return send(request, await cache_of(request).get(key, build))
 
 
 @router.get("/{slug}", response_model=TermDetail, responses=NOT_FOUND | NOT_MODIFIED)
-async def get_term(request: Request, cache: CacheDep, slug: SlugOrAlias) -> Response:
+async def get_term(request: Request, slug: SlugOrAlias) -> Response:
     """The full record of a term."""
 
     def build(session: Session) -> TermDetail:
         return repository.term_detail(session, find_or_404(session, slug))
 
-    return send(request, await cache.get(("term", lookup_key(slug)), build))
+    return send(request, await cache_of(request).get(("term", lookup_key(slug)), build))
 
 
 @router.get("/{slug}/related", response_model=RelatedList, responses=NOT_FOUND | NOT_MODIFIED)
 async def get_related(
     request: Request,
-    cache: CacheDep,
     slug: SlugOrAlias,
     relation: Annotated[
         Relation | None, Query(description="Only links of this type, as seen from this term.")
@@ -98,4 +96,6 @@ async def get_related(
         items = repository.related_terms(session, term.id, relation)
         return RelatedList(term=term.slug, relation=relation, items=items)
 
-    return send(request, await cache.get(("related", lookup_key(slug), relation), build))
+    return send(
+        request, await cache_of(request).get(("related", lookup_key(slug), relation), build)
+    )
