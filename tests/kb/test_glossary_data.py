@@ -1,0 +1,149 @@
+"""The bundled glossary in data/: complete, within bounds, well linked and renderable."""
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+from kb.content import Glossary, lookup_key, read_glossary
+from kb.relations import Relation
+from kb.schemas import TermIn
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+GLOSSARY: Glossary = read_glossary(DATA)  # raises, listing every problem, if data/ is invalid
+TERMS = {t.slug: t for t in GLOSSARY.terms}
+
+REQUIRED = """
+gradient-descent stochastic-gradient-descent momentum nesterov-momentum adagrad rmsprop
+adam-optimizer adamw amsgrad learning-rate learning-rate-schedule weight-decay loss-function
+gradient gradient-clipping neural-network perceptron activation-function relu sigmoid tanh gelu
+softmax backpropagation chain-rule vanishing-gradient exploding-gradient overfitting
+regularization dropout batch-size mini-batch epoch weight-initialization cross-entropy-loss
+batch-normalization layer-normalization internal-covariate-shift multilayer-perceptron
+convolutional-neural-network recurrent-neural-network long-short-term-memory transformer
+attention-mechanism self-attention multi-head-attention positional-encoding embedding bert
+large-language-model transfer-learning fine-tuning parameter-efficient-fine-tuning
+adapter-layers lora frozen-weights autoencoder denoising-autoencoder variational-autoencoder
+sparse-autoencoder latent-representation dimensionality-reduction principal-component-analysis
+boltzmann-machine restricted-boltzmann-machine contrastive-divergence deep-belief-network
+energy-based-model gibbs-sampling
+""".split()
+
+ABBREVIATIONS = {
+    "BN": "batch-normalization",
+    "RBM": "restricted-boltzmann-machine",
+    "SGD": "stochastic-gradient-descent",
+    "PEFT": "parameter-efficient-fine-tuning",
+    "LLM": "large-language-model",
+    "VAE": "variational-autoencoder",
+    "PCA": "principal-component-analysis",
+    "MLP": "multilayer-perceptron",
+    "CNN": "convolutional-neural-network",
+    "RNN": "recurrent-neural-network",
+    "LSTM": "long-short-term-memory",
+}
+
+
+def neighbours() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for link in GLOSSARY.links:
+        graph[link.source].add(link.target)
+        graph[link.target].add(link.source)
+    return graph
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_every_required_term_is_there() -> None:
+    assert len(TERMS) >= 70
+    assert sorted(set(REQUIRED) - set(TERMS)) == []
+
+
+@pytest.mark.parametrize(("alias", "slug"), ABBREVIATIONS.items())
+def test_common_abbreviations_are_aliases(alias: str, slug: str) -> None:
+    assert alias in TERMS[slug].aliases
+
+
+def test_graph_is_connected_without_orphans() -> None:
+    graph = neighbours()
+    assert set(graph) == set(TERMS), f"orphans: {sorted(set(TERMS) - set(graph))}"
+    seen, frontier = {"adam-optimizer"}, ["adam-optimizer"]
+    while frontier:
+        for other in graph[frontier.pop()] - seen:
+            seen.add(other)
+            frontier.append(other)
+    assert seen == set(TERMS), f"not reachable: {sorted(set(TERMS) - seen)}"
+
+
+def test_no_broader_cycle() -> None:
+    parents = defaultdict(set)
+    for link in GLOSSARY.links:
+        if link.relation is Relation.broader:
+            parents[link.source].add(link.target)
+
+    def ancestors(slug: str, path: tuple[str, ...] = ()) -> None:
+        assert slug not in path, " -> ".join([*path, slug])
+        for parent in parents[slug]:
+            ancestors(parent, (*path, slug))
+
+    for slug in TERMS:
+        ancestors(slug)
+
+
+@pytest.mark.parametrize("slug", sorted(TERMS))
+def test_term_is_within_bounds(slug: str) -> None:
+    term: TermIn = TERMS[slug]
+    assert len(term.summary) <= 300
+    assert not term.summary.lower().startswith(("it ", "this ")), "the summary must stand alone"
+    assert 150 <= words(term.body) <= 400, f"{words(term.body)} words"
+    assert len(neighbours()[slug]) >= 3, "fewer than three links"
+    assert term.references, "no reference"
+    for ref in term.references:
+        assert ref.year and ref.venue
+        assert ref.arxiv or ref.doi or ref.url
+
+
+@pytest.mark.parametrize("slug", sorted(s for s, t in TERMS.items() if t.kind == "algorithm"))
+def test_algorithm_has_an_equation(slug: str) -> None:
+    assert re.search(r"\$[^$]+\$", TERMS[slug].body), "an algorithm needs its defining equation"
+
+
+MARKDOWN = MarkdownIt("commonmark").enable("table").use(dollarmath_plugin, double_inline=True)
+
+
+@pytest.mark.parametrize("slug", sorted(TERMS))
+def test_body_renders_with_balanced_math(slug: str) -> None:
+    tokens = MARKDOWN.parse(TERMS[slug].body)
+    html = MARKDOWN.renderer.render(tokens, MARKDOWN.options, {})
+    assert html.strip()
+    math = [t for t in _walk(tokens) if t.type.startswith("math")]
+    stray = [t.content for t in _walk(tokens) if t.type == "text" and "$" in t.content]
+    assert not stray, f"unbalanced $ in: {stray}"
+    assert all(t.content.strip() for t in math), "empty formula"
+    if TERMS[slug].kind == "algorithm":
+        assert math
+
+
+def _walk(tokens: list) -> list:  # type: ignore[type-arg]
+    flat = []
+    for token in tokens:
+        flat.append(token)
+        flat += _walk(token.children or [])
+    return flat
+
+
+def test_unbalanced_math_is_caught() -> None:
+    tokens = MARKDOWN.parse("A price of $5 and $x^2$ and $$")
+    assert any(t.type == "text" and "$" in t.content for t in _walk(tokens))
+
+
+def test_aliases_do_not_shadow_each_other() -> None:
+    owners: dict[str, str] = {}
+    for term in GLOSSARY.terms:
+        for key in {lookup_key(k) for k in (term.slug, term.name, *term.aliases)}:
+            assert owners.setdefault(key, term.slug) == term.slug, key
