@@ -21,7 +21,9 @@ def to_torch(a: FloatArray, requires_grad: bool = False) -> torch.Tensor:
     return torch.tensor(np.array(a), requires_grad=requires_grad)
 
 
-def to_numpy(t: torch.Tensor) -> FloatArray:
+def to_numpy(t: torch.Tensor | None) -> FloatArray:
+    """A NumPy copy of a tensor (``None``, e.g. a missing ``.grad``, fails the test)."""
+    assert t is not None, "expected a tensor, got None"
     out: FloatArray = t.detach().numpy().copy()
     return out
 
