@@ -24,8 +24,9 @@ weight decay) g_t <- g_t + lambda * theta_{t-1}.  With learning rate eta:
   theta_t = theta_{t-1} - eta * g_t / d_t.
 * Adam: m_t = beta1 * m_{t-1} + (1 - beta1) * g_t, v_t = beta2 * v_{t-1} + (1 - beta2) * g_t^2,
   hat m_t = m_t / (1 - beta1^t), hat v_t = v_t / (1 - beta2^t),
-  theta_t = theta_{t-1} - eta * hat m_t / (sqrt(hat v_t) + eps).  AMSGrad replaces v_t by
-  hat v_t^max = max(hat v_{t-1}^max, v_t).  AdamW decouples the decay: it first sets
+  theta_t = theta_{t-1} - eta * hat m_t / (sqrt(hat v_t) + eps).  AMSGrad keeps the running
+  maximum hat v_t^max = max(hat v_{t-1}^max, v_t) of the raw second moment and uses it in place of
+  v_t in hat v_t.  AdamW decouples the decay: it first sets
   theta_{t-1} <- (1 - eta * lambda) * theta_{t-1} and adds nothing to g_t.
 
 The floating-point operations follow torch's order: Adam computes
@@ -248,6 +249,7 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         weight_decay: float = 0.0,
         nesterov: bool = False,
+        *,
         maximize: bool = False,
     ) -> None:
         self.lr = lr
@@ -311,6 +313,7 @@ class Adagrad(Optimizer):
         weight_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
+        *,
         maximize: bool = False,
     ) -> None:
         self.lr = lr
@@ -372,6 +375,7 @@ class RMSprop(Optimizer):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
+        *,
         maximize: bool = False,
     ) -> None:
         self.lr = lr
@@ -446,8 +450,8 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         amsgrad: bool = False,
-        maximize: bool = False,
         *,
+        maximize: bool = False,
         decoupled_weight_decay: bool = False,
     ) -> None:
         self.lr = lr
@@ -527,6 +531,7 @@ class AdamW(Adam):
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
+        *,
         maximize: bool = False,
     ) -> None:
         super().__init__(
