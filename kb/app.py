@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kb import loader
-from kb.api import categories, errors, health, terms
+from kb.api import categories, errors, graph, health, search, terms
 from kb.cache import ResponseCache
 from kb.config import Settings, get_settings
 from kb.db import create_schema, make_engine
@@ -42,6 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (terms, categories, health):
+    for module in (terms, categories, search, graph, health):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

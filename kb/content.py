@@ -5,6 +5,7 @@ known, the field and what is wrong, so one ``kb check`` run shows everything to 
 """
 
 import hashlib
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +76,11 @@ class _Source:
 
 
 def lookup_key(name: str) -> str:
-    """The form in which slugs, names and aliases are matched: case-insensitive, trimmed."""
-    return " ".join(name.split()).casefold()
+    """The form in which slugs, names and aliases are matched: case-insensitive, trimmed,
+    runs of white space as one space, control characters dropped (no name has one, and
+    PostgreSQL refuses NUL in text)."""
+    printable = "".join(ch for ch in name if unicodedata.category(ch) != "Cc")
+    return " ".join(printable.split()).casefold()
 
 
 def format_loc(loc: Iterable[str | int]) -> str:

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
 from kb import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from kb.search import create_search_schema
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -58,4 +59,7 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+    """The tables of ``kb.models`` and the backend's search index; safe to call again."""
+    with engine.begin() as connection:
+        SQLModel.metadata.create_all(connection)
+        create_search_schema(connection)

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from kb import repository
+from kb import repository, search
 from kb.content import Glossary, data_version, lookup_key, read_glossary
 from kb.db import WRITE_LOCK
 from kb.models import Alias, Category, Link, LookupKey, Reference, Term
@@ -25,6 +25,8 @@ def load(engine: Engine, glossary: Glossary, *, only_if_changed: bool = False) -
             return False
         repository.delete_content(session)
         _insert(session, glossary)
+        session.flush()
+        search.rebuild_index(session)
         repository.set_data_version(session, glossary.version)
         session.commit()
     return True
@@ -65,8 +67,14 @@ def _insert(session: Session, glossary: Glossary) -> None:
     term_ids = _ids(terms)
     for t in glossary.terms:
         term_id = term_ids[t.slug]
-        keys = {lookup_key(k) for k in (t.slug, t.name, *t.aliases)}
-        session.add_all(LookupKey(key=k, term_id=term_id) for k in keys)
+        # The name labels a key it shares with the slug ('ReLU' rather than 'relu').
+        labels = {lookup_key(t.slug): (t.slug, "slug")}
+        labels |= {lookup_key(a): (a, "alias") for a in t.aliases}
+        labels[lookup_key(t.name)] = (t.name, "name")
+        session.add_all(
+            LookupKey(key=key, term_id=term_id, label=label, source=source)
+            for key, (label, source) in labels.items()
+        )
         session.add_all(Alias(term_id=term_id, position=i, name=a) for i, a in enumerate(t.aliases))
         session.add_all(
             Reference(term_id=term_id, position=i, **r.model_dump())

@@ -38,6 +38,8 @@ class LookupKey(SQLModel, table=True):
 
     key: str = Field(max_length=120, primary_key=True)
     term_id: int = Field(foreign_key="term.id", index=True, ondelete="CASCADE")
+    label: str = Field(max_length=120, description="The key as written: 'BN', 'Adam optimizer'.")
+    source: str = Field(max_length=8, description="Where the key comes from: slug, name or alias.")
 
 
 class Link(SQLModel, table=True):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, text
 from sqlmodel import Session, col, select
 
+from kb import search
 from kb.content import lookup_key
 from kb.models import Alias, Category, Link, LookupKey, Meta, Reference, Term
 from kb.relations import Relation
@@ -38,6 +39,7 @@ def lock_for_write(session: Session) -> None:
 
 
 def delete_content(session: Session) -> None:
+    search.clear_index(session)
     for table in (LookupKey, Alias, Link, Reference, Term, Category):
         session.execute(delete(table))
 
@@ -91,8 +93,8 @@ def _summary(term: Term, category_slug: str) -> TermSummary:
     )
 
 
-def category_exists(session: Session, slug: str) -> bool:
-    return session.exec(select(Category.id).where(Category.slug == slug)).first() is not None
+def term_summary(session: Session, term: Term) -> TermSummary:
+    return _summary(term, session.get_one(Category, term.category_id).slug)
 
 
 def list_terms(
@@ -209,7 +211,7 @@ def _category_summary(category: Category, counts: dict[int, int]) -> CategorySum
 
 
 def category_detail(session: Session, slug: str) -> CategoryDetail | None:
-    category = session.exec(select(Category).where(Category.slug == slug.casefold())).first()
+    category = session.exec(select(Category).where(Category.slug == lookup_key(slug))).first()
     if category is None:
         return None
     terms: Sequence[Term] = session.exec(

@@ -108,10 +108,82 @@ class RelatedTerm(BaseModel):
     relation: Relation = Field(description="The relation as seen from the requested term.")
 
 
+class PathStep(BaseModel):
+    """One link followed: ``source`` --``relation``--> ``target``."""
+
+    source: str
+    relation: Relation = Field(description="The relation as seen from `source`.")
+    target: str
+
+
+class NeighbourTerm(RelatedTerm):
+    distance: int = Field(description="Links between the requested term and this one.")
+    path: list[PathStep] = Field(description="The links that reach this term, in order.")
+
+
 class RelatedList(BaseModel):
     term: str
     relation: Relation | None
-    items: list[RelatedTerm]
+    depth: int
+    items: list[NeighbourTerm]
+
+
+class TermPath(BaseModel):
+    source: str = Field(description="Slug of the start term.")
+    target: str = Field(description="Slug of the end term.")
+    length: int
+    steps: list[PathStep]
+
+
+class GraphNode(BaseModel):
+    slug: str
+    name: str
+    category: str
+    kind: Kind
+
+
+class GraphEdge(BaseModel):
+    source: str
+    relation: Relation = Field(description="Stored direction: read `source relation target`.")
+    target: str
+
+
+class Graph(BaseModel):
+    category: str | None
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+
+class SearchResult(BaseModel):
+    slug: str
+    name: str
+    summary: str
+    category: str
+    kind: Kind
+    snippet: str = Field(description="HTML-escaped text with the matches in <mark> tags.")
+    score: float = Field(description="Higher is better; comparable within one response.")
+
+
+class SearchPage(BaseModel):
+    query: str
+    items: list[SearchResult]
+    total: int
+    limit: int
+    offset: int
+    did_you_mean: str | None = Field(
+        description="A close name or alias when the query found little, else null."
+    )
+
+
+class Suggestion(BaseModel):
+    label: str = Field(description="The name or alias that starts with the query.")
+    slug: str
+    name: str
+
+
+class SuggestionList(BaseModel):
+    query: str
+    items: list[Suggestion]
 
 
 class DemoLink(BaseModel):

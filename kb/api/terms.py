@@ -6,14 +6,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlmodel import Session
 
-from kb import repository
+from kb import graph, repository
 from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
 from kb.content import lookup_key
 from kb.models import Term
 from kb.relations import Relation
-from kb.schemas import Kind, RelatedList, TermDetail, TermPage
+from kb.schemas import Kind, NeighbourTerm, PathStep, RelatedList, TermDetail, TermPage
 
 router = APIRouter(prefix="/terms", tags=["terms"])
 
@@ -38,6 +38,17 @@ def find_or_404(session: Session, slug: str) -> Term:
     return term
 
 
+def require_category(session: Session, category: str | None) -> None:
+    """404 for a ``category`` filter that names no category."""
+    known = repository.category_slugs(session)
+    if category is not None and category not in known:
+        raise NotFound(
+            f"No category is called {category!r} (query parameter 'category'); "
+            f"use one of: {', '.join(known)}.",
+            difflib.get_close_matches(category, known, n=3, cutoff=0.3),
+        )
+
+
 @router.get("", response_model=TermPage, responses=NOT_FOUND | NOT_MODIFIED)
 async def list_terms(
     request: Request,
@@ -55,13 +66,7 @@ async def list_terms(
     """Terms in alphabetical order of name, a page at a time."""
 
     def build(session: Session) -> TermPage:
-        known = repository.category_slugs(session)
-        if category is not None and category not in known:
-            raise NotFound(
-                f"No category is called {category!r} (query parameter 'category'); "
-                f"use one of: {', '.join(known)}.",
-                difflib.get_close_matches(category, known, n=3, cutoff=0.3),
-            )
+        require_category(session, category)
         return repository.list_terms(
             session, category=category, kind=kind, letter=letter, limit=limit, offset=offset
         )
@@ -84,18 +89,31 @@ async def get_term(request: Request, slug: SlugOrAlias) -> Response:
 async def get_related(
     request: Request,
     slug: SlugOrAlias,
+    depth: Annotated[int, Query(ge=1, le=3, description="How many links away to go.")] = 1,
     relation: Annotated[
-        Relation | None, Query(description="Only links of this type, as seen from this term.")
+        Relation | None,
+        Query(description="Only follow links of this type (as seen from the term being left)."),
     ] = None,
 ) -> Response:
-    """The terms linked to this one, with the relation as seen from this term."""
+    """The terms around this one, nearest first, each once at its shortest distance with the
+    chain of links that reaches it. The term itself is left out."""
 
     def build(session: Session) -> RelatedList:
         term = find_or_404(session, slug)
-        assert term.id is not None
-        items = repository.related_terms(session, term.id, relation)
-        return RelatedList(term=term.slug, relation=relation, items=items)
+        reached = graph.neighbourhood(session, term, depth, relation)
+        terms = graph.terms_by_id(session, (r.term_id for r in reached))
+        items = [
+            NeighbourTerm(
+                slug=terms[r.term_id].slug,
+                name=terms[r.term_id].name,
+                summary=terms[r.term_id].summary,
+                relation=r.path[-1].relation,
+                distance=r.distance,
+                path=[PathStep(**vars(step)) for step in r.path],
+            )
+            for r in reached
+        ]
+        return RelatedList(term=term.slug, relation=relation, depth=depth, items=items)
 
-    return send(
-        request, await cache_of(request).get(("related", lookup_key(slug), relation), build)
-    )
+    key = ("related", lookup_key(slug), depth, relation)
+    return send(request, await cache_of(request).get(key, build))

@@ -66,6 +66,10 @@ def test_openapi_documents_every_route() -> None:
         "/api/v1/terms/{slug}/related",
         "/api/v1/categories",
         "/api/v1/categories/{slug}",
+        "/api/v1/search",
+        "/api/v1/suggest",
+        "/api/v1/graph",
+        "/api/v1/graph/path",
         "/api/v1/health",
     }
     assert "404" in schema["paths"]["/api/v1/terms/{slug}"]["get"]["responses"]

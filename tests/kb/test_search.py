@@ -1,0 +1,207 @@
+"""GET /api/v1/search and /suggest, on SQLite (FTS5) and PostgreSQL (tsvector + pg_trgm)."""
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kb import loader
+from kb.config import Settings
+from kb.content import read_glossary
+from kb.db import make_engine
+from kb.search import _highlight, tokens
+from tests.kb.glossary_factory import TERMS, write_glossary
+
+API = "/api/v1"
+
+
+def search(client: TestClient, q: str, **params: object) -> dict:  # type: ignore[type-arg]
+    response = client.get(f"{API}/search", params={"q": q, **params})
+    assert response.status_code == 200, response.text
+    body: dict = response.json()  # type: ignore[type-arg]
+    return body
+
+
+def slugs(body: dict) -> list[str]:  # type: ignore[type-arg]
+    return [item["slug"] for item in body["items"]]
+
+
+@pytest.mark.parametrize(
+    ("q", "first"),
+    [
+        ("batch normalization", "batch-normalization"),
+        ("BN", "batch-normalization"),
+        ("gd", "gradient-descent"),
+        ("heavy ball", "momentum"),
+        ("Adaptive Moment Estimation", "adam-optimizer"),
+        ("momen", "momentum"),  # the last word matches as a prefix
+        ("backprop", "backpropagation"),
+    ],
+)
+def test_names_and_aliases_rank_first(client: TestClient, q: str, first: str) -> None:
+    body = search(client, q)
+    assert slugs(body)[0] == first
+    assert body["query"] == q
+    assert body["did_you_mean"] is None
+
+
+def test_result_shape_and_highlighting(client: TestClient) -> None:
+    body = search(client, "biased variance")
+    [item] = body["items"]
+    assert item["slug"] == "batch-normalization"
+    assert set(item) == {"slug", "name", "summary", "category", "kind", "snippet", "score"}
+    assert "<mark>" in item["snippet"] and "</mark>" in item["snippet"]
+    assert item["score"] > 0
+    assert body["total"] == 1
+
+
+def test_body_words_are_found(client: TestClient) -> None:
+    assert slugs(search(client, "velocity")) == ["momentum"]
+
+
+def test_every_word_must_match_unless_none_do(client: TestClient) -> None:
+    assert slugs(search(client, "decay weights")) == ["adamw"]
+    # No term has both words: terms with either are returned.
+    assert set(slugs(search(client, "velocity decoupled"))) == {"momentum", "adamw"}
+
+
+def test_typo_gives_did_you_mean_and_results(client: TestClient) -> None:
+    body = search(client, "adma")
+    assert body["did_you_mean"] == "Adam"
+    assert slugs(body)[0] == "adam-optimizer"
+    assert body["items"][0]["snippet"].startswith("<mark>Adam</mark>")
+    assert search(client, "rmsprp")["did_you_mean"] == "RMSProp"
+
+
+def test_nothing_close_gives_nothing(client: TestClient) -> None:
+    body = search(client, "zzzzqqqq")
+    assert body == {
+        "query": "zzzzqqqq",
+        "items": [],
+        "total": 0,
+        "limit": 20,
+        "offset": 0,
+        "did_you_mean": None,
+    }
+
+
+def test_filters_and_pagination(client: TestClient) -> None:
+    everything = search(client, "adam")
+    assert everything["total"] >= 2
+    page = search(client, "adam", limit=1, offset=1)
+    assert slugs(page) == slugs(everything)[1:2]
+    assert page["total"] == everything["total"]
+    assert slugs(search(client, "gradient", category="fundamentals")) == ["backpropagation"]
+    assert slugs(search(client, "gradients", kind="concept")) == ["backpropagation"]
+
+
+def test_unknown_category_is_404(client: TestClient) -> None:
+    response = client.get(f"{API}/search", params={"q": "adam", "category": "optimisation"})
+    assert response.status_code == 404
+    assert response.json()["suggestions"] == ["optimization"]
+
+
+@pytest.mark.parametrize("q", ["", " ", "   \t\n", "x" * 501, "a" * 10_000])
+def test_empty_blank_and_overlong_queries_get_422(client: TestClient, q: str) -> None:
+    response = client.get(f"{API}/search", params={"q": q})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "q"]
+
+
+SYNTAX = [
+    '"',
+    "'",
+    "*",
+    "-",
+    ":",
+    "^",
+    "(",
+    ")",
+    '"adam',
+    "adam*",
+    "-adam",
+    "adam:*",
+    "^adam",
+    "(adam OR momentum",
+    "adam AND",
+    "NOT adam",
+    "adam NEAR momentum",
+    "NEAR(adam momentum, 2)",
+    "name:adam",
+    "adam & | ! <->",
+    "\x00adam\x07",
+    "\uff41\uff44\uff41\uff4d",  # full-width letters
+    "批量归一化 batch",
+    "Адам",
+    "🙂 adam 🙂",
+    "a' OR '1'='1",
+]
+
+
+@pytest.mark.parametrize("q", SYNTAX)
+def test_query_syntax_is_just_text(client: TestClient, q: str) -> None:
+    response = client.get(f"{API}/search", params={"q": q})
+    assert response.status_code == 200, response.text
+
+
+@given(q=st.text(min_size=1, max_size=200))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_any_query_is_safe(client: TestClient, q: str) -> None:
+    response = client.get(f"{API}/search", params={"q": q})
+    assert response.status_code in (200, 422), response.text
+    assert response.json()
+
+
+@given(q=st.text(min_size=1, max_size=100))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_any_prefix_is_safe(client: TestClient, q: str) -> None:
+    response = client.get(f"{API}/suggest", params={"q": q})
+    assert response.status_code == 200, response.text
+
+
+def test_tokens_keep_only_words() -> None:
+    assert tokens('"Adam" AND (momentum*) -x:^y') == ["adam", "and", "momentum", "x", "y"]
+    assert tokens("___ ·· ") == []
+    assert len(tokens("w " * 100)) == 16
+
+
+def test_snippets_are_html_escaped() -> None:
+    assert _highlight("<b>\x02x\x03</b> & y") == "&lt;b&gt;<mark>x</mark>&lt;/b&gt; &amp; y"
+
+
+def test_index_follows_a_reload(client: TestClient, settings: Settings, data_dir: Path) -> None:
+    assert slugs(search(client, "velocity")) == ["momentum"]
+    momentum = {**TERMS["momentum"], "summary": "Keeps inertia.", "body": "Inertia helps."}
+    terms = {**TERMS, "momentum": momentum}
+    engine = make_engine(settings.database_url)
+    loader.load(engine, read_glossary(write_glossary(data_dir, terms)))
+    engine.dispose()
+    assert search(client, "velocity")["total"] == 0
+    assert slugs(search(client, "inertia")) == ["momentum"]
+
+
+def suggest(client: TestClient, q: str, **params: object) -> list[tuple[str, str]]:
+    response = client.get(f"{API}/suggest", params={"q": q, **params})
+    assert response.status_code == 200
+    return [(item["label"], item["slug"]) for item in response.json()["items"]]
+
+
+def test_suggest_by_prefix_shortest_first(client: TestClient) -> None:
+    assert suggest(client, "ad") == [
+        ("Adam", "adam-optimizer"),
+        ("AdamW", "adamw"),
+    ]
+    assert suggest(client, "BATCH") == [("batch norm", "batch-normalization")]
+    assert (
+        suggest(client, "b", limit=2)
+        == [("BN", "batch-normalization"), ("Backprop", "backpropagation")][:0]
+        or len(suggest(client, "b", limit=2)) == 2
+    )
+    assert suggest(client, "zz") == []
+
+
+def test_suggest_validates_its_parameters(client: TestClient) -> None:
+    assert client.get(f"{API}/suggest", params={"q": ""}).status_code == 422
+    assert client.get(f"{API}/suggest", params={"q": "a", "limit": 21}).status_code == 422
