@@ -5,7 +5,6 @@ known, the field and what is wrong, so one ``kb check`` run shows everything to 
 """
 
 import hashlib
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,12 +74,14 @@ class _Source:
         return None
 
 
+_CONTROL_CHARACTERS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
+
+
 def lookup_key(name: str) -> str:
     """The form in which slugs, names and aliases are matched: case-insensitive, trimmed,
     runs of white space as one space, control characters dropped (no name has one, and
     PostgreSQL refuses NUL in text)."""
-    printable = "".join(ch for ch in name if unicodedata.category(ch) != "Cc")
-    return " ".join(printable.split()).casefold()
+    return " ".join(name.translate(_CONTROL_CHARACTERS).split()).casefold()
 
 
 def format_loc(loc: Iterable[str | int]) -> str:

@@ -4,11 +4,11 @@ A load replaces everything or nothing: readers see the old content until the com
 or killed load leaves the old content in place, and loading the same files twice is a no-op.
 """
 
-from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from kb import repository, search
 from kb.content import Glossary, data_version, lookup_key, read_glossary
@@ -41,59 +41,61 @@ def sync(engine: Engine, root: Path) -> bool:
 
 
 def _insert(session: Session, glossary: Glossary) -> None:
-    categories = {
-        c.slug: Category(slug=c.slug, name=c.name, description=c.description, position=i)
-        for i, c in enumerate(glossary.categories)
-    }
-    session.add_all(categories.values())
-    session.flush()
-    category_ids = _ids(categories)
-    terms = {
-        t.slug: Term(
-            slug=t.slug,
-            name=t.name,
-            sort_name=lookup_key(t.name),
-            initial=lookup_key(t.name)[0],
-            category_id=category_ids[t.category],
-            kind=t.kind,
-            summary=t.summary,
-            body=t.body,
-            demo=t.demo,
-        )
-        for t in glossary.terms
-    }
-    session.add_all(terms.values())
-    session.flush()
-    term_ids = _ids(terms)
+    # Plain executemany inserts with ids assigned here (the tables were just emptied): ORM
+    # objects or RETURNING would cost most of the time of a large load.
+    category_ids = {c.slug: i for i, c in enumerate(glossary.categories, start=1)}
+    term_ids = {t.slug: i for i, t in enumerate(glossary.terms, start=1)}
+    categories = [
+        {"id": i, "slug": c.slug, "name": c.name, "description": c.description, "position": i}
+        for i, c in enumerate(glossary.categories, start=1)
+    ]
+    terms, keys, aliases, references = [], [], [], []
     for t in glossary.terms:
         term_id = term_ids[t.slug]
+        terms.append(
+            {
+                "id": term_id,
+                "slug": t.slug,
+                "name": t.name,
+                "sort_name": lookup_key(t.name),
+                "initial": lookup_key(t.name)[0],
+                "category_id": category_ids[t.category],
+                "kind": t.kind,
+                "summary": t.summary,
+                "body": t.body,
+                "demo": t.demo,
+            }
+        )
         # The name labels a key it shares with the slug ('ReLU' rather than 'relu').
         labels = {lookup_key(t.slug): (t.slug, "slug")}
         labels |= {lookup_key(a): (a, "alias") for a in t.aliases}
         labels[lookup_key(t.name)] = (t.name, "name")
-        session.add_all(
-            LookupKey(key=key, term_id=term_id, label=label, source=source)
+        keys += [
+            {"key": key, "term_id": term_id, "label": label, "source": source}
             for key, (label, source) in labels.items()
-        )
-        session.add_all(Alias(term_id=term_id, position=i, name=a) for i, a in enumerate(t.aliases))
-        session.add_all(
-            Reference(term_id=term_id, position=i, **r.model_dump())
+        ]
+        aliases += [{"term_id": term_id, "position": i, "name": a} for i, a in enumerate(t.aliases)]
+        references += [
+            {"term_id": term_id, "position": i, **r.model_dump()}
             for i, r in enumerate(t.references)
-        )
-    session.add_all(
-        Link(
-            source_id=term_ids[link.source],
-            target_id=term_ids[link.target],
-            relation=link.relation.value,
-        )
+        ]
+    links = [
+        {
+            "source_id": term_ids[link.source],
+            "target_id": term_ids[link.target],
+            "relation": link.relation.value,
+        }
         for link in glossary.links
-    )
-
-
-def _ids(rows: Mapping[str, Category] | Mapping[str, Term]) -> dict[str, int]:
-    """The database ids of rows just flushed, by slug."""
-    ids = {slug: row.id for slug, row in rows.items()}
-    missing = [slug for slug, row_id in ids.items() if row_id is None]
-    if missing:
-        raise RuntimeError(f"rows were not flushed: {missing}")
-    return {slug: row_id for slug, row_id in ids.items() if row_id is not None}
+    ]
+    tables: list[tuple[type[SQLModel], list[dict[str, Any]]]] = [
+        (Category, categories),
+        (Term, terms),
+        (LookupKey, keys),
+        (Alias, aliases),
+        (Reference, references),
+        (Link, links),
+    ]
+    for model, rows in tables:
+        if rows:
+            session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
+    repository.restart_id_sequences(session)

@@ -44,6 +44,20 @@ def delete_content(session: Session) -> None:
         session.execute(delete(table))
 
 
+def restart_id_sequences(session: Session) -> None:
+    """After rows were inserted with explicit ids, let PostgreSQL's sequences carry on after
+    them (SQLite's rowids always do)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in ("category", "term"):
+        session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                f" coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+            )
+        )
+
+
 def set_data_version(session: Session, version: str) -> None:
     meta = session.get(Meta, DATA_VERSION)
     if meta is None:
