@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import synthetic_glossary
+from synthetic import content_words, synthetic_glossary
 
 from kb import loader
 from kb.app import create_app
@@ -59,7 +59,7 @@ def queries(glossary: Glossary, count: int, seed: int = 1) -> list[str]:
             j = rng.randrange(len(word) - 1)
             mix.append(word[:j] + word[j + 1] + word[j] + word[j + 2 :])
         else:
-            mix.append(" ".join(rng.sample(term.body.split(), 2)))
+            mix.append(" ".join(rng.sample(content_words(term.body), 2)))
     return mix
 
 

@@ -1,9 +1,11 @@
 """A synthetic glossary of any size, with realistic lengths, aliases and links.
 
-Terms get two-to-four-word names from a vocabulary of invented and real ML words, zero to three
-aliases, a summary of about 150 characters, a body of 150-400 words drawn from a Zipf-like
-word distribution, one or two references and three to six typed links, mostly to earlier
-terms with a preference for well-linked ones (as real glossaries grow around hubs).
+Text follows a Zipf distribution over 40,000 words, as prose does: English function words
+at the head (in every body, as in a real glossary), then real ML words at mid ranks (each in a
+few percent of the bodies), then invented words. Names are two to four content words; terms
+get zero to three aliases, a summary of about 150 characters, a body of 150-400 words, one or
+two references and three to six typed links, mostly to earlier terms with a preference for
+well-linked ones (as real glossaries grow around hubs).
 
     .venv/bin/python bench/synthetic.py 100000 /tmp/glossary-100k   # write data files
 """
@@ -39,20 +41,40 @@ _RELATIONS = [
 ]
 
 
+_FUNCTION_WORDS = (
+    "the of and a to in is that for it as with by on are this be an which from at or can "
+    "its their each when into than more used not also these one only so has but between"
+).split()
+_REAL_FROM_RANK = 300
+
+
 def _vocabulary(rng: random.Random, size: int) -> list[str]:
     letters = "abcdefghijklmnopqrstuvwxyz"
-    invented = {
-        "".join(rng.choice(letters) for _ in range(rng.randint(4, 10)))
-        for _ in range(size - len(_REAL))
-    }
-    return _REAL + sorted(invented)
+    invented = sorted(
+        {
+            "".join(rng.choice(letters) for _ in range(rng.randint(4, 10)))
+            for _ in range(size - len(_REAL) - len(_FUNCTION_WORDS))
+        }
+    )
+    rng.shuffle(invented)
+    head = _REAL_FROM_RANK - len(_FUNCTION_WORDS)
+    return _FUNCTION_WORDS + invented[:head] + _REAL + invented[head:]
+
+
+def content_words(text: str) -> list[str]:
+    """The words of ``text`` that are not function words: what people search for."""
+    return [w for w in text.split() if w.casefold() not in _FUNCTION_WORDS]
 
 
 def synthetic_glossary(n: int, seed: int = 0) -> Glossary:
     """A valid glossary of ``n`` terms (deterministic for a seed)."""
     rng = random.Random(seed)
-    words = _vocabulary(rng, 6000)
+    words = _vocabulary(rng, 40_000)
+    content = len(_FUNCTION_WORDS)
     cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(words))))
+    names_cumulative = list(
+        itertools.accumulate(1 / (rank + 1) for rank in range(content, len(words)))
+    )
     categories = [
         CategoryIn(slug=f"category-{i}", name=f"Category {i}", description=f"Synthetic {i}.")
         for i in range(12)
@@ -63,9 +85,8 @@ def synthetic_glossary(n: int, seed: int = 0) -> Glossary:
     links: dict[tuple[str, str], StoredLink] = {}
     for i in range(n):
         while True:
-            name = " ".join(
-                rng.choices(words, cum_weights=cumulative, k=rng.randint(2, 4))
-            ).capitalize()
+            picked = rng.choices(words[content:], cum_weights=names_cumulative, k=rng.randint(2, 4))
+            name = " ".join(picked).capitalize()
             name = f"{name} {i}" if name.casefold() in names else name
             if name.casefold() not in names:
                 break

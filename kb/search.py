@@ -313,11 +313,25 @@ def suggest(session: Session, prefix: str, limit: int = 8) -> list[Suggestion]:
 # --- typo tolerance --------------------------------------------------------------------------
 
 
+# Keys whose length differs from the query's by more than this are not compared: an edit
+# distance that large is no typo, and skipping them keeps a 100k-term glossary fast.
+_LENGTH_WINDOW = 3
+
+
 @dataclass(frozen=True)
 class _FuzzyIndex:
     version: str | None
-    keys: list[str]
-    labels: list[tuple[str, str]]  # (label, slug) per key
+    keys: dict[int, list[str]]  # by length
+    owners: dict[int, list[tuple[str, str]]]  # (label, slug) of each key, by length
+
+    def candidates(self, length: int) -> tuple[list[str], list[tuple[str, str]]]:
+        window = range(length - _LENGTH_WINDOW, length + _LENGTH_WINDOW + 1)
+        keys: list[str] = []
+        owners: list[tuple[str, str]] = []
+        for n in window:
+            keys += self.keys.get(n, [])
+            owners += self.owners.get(n, [])
+        return keys, owners
 
 
 _fuzzy_lock = Lock()
@@ -333,7 +347,10 @@ def _fuzzy_index(session: Session, version: str | None) -> _FuzzyIndex:
     rows = session.execute(
         text("SELECT k.key, k.label, t.slug FROM lookup_key k JOIN term t ON t.id = k.term_id")
     ).all()
-    index = _FuzzyIndex(version, [r[0] for r in rows], [(r[1], r[2]) for r in rows])
+    index = _FuzzyIndex(version, {}, {})
+    for key, label, slug in rows:
+        index.keys.setdefault(len(key), []).append(key)
+        index.owners.setdefault(len(key), []).append((label, slug))
     with _fuzzy_lock:
         _fuzzy_indexes[database] = index
     return index
@@ -347,11 +364,11 @@ def closest(
     key = " ".join(tokens(query))
     if not key:
         return []
-    index = _fuzzy_index(session, version)
-    matches = process.extract(key, index.keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=60)
+    keys, owners = _fuzzy_index(session, version).candidates(len(key))
+    matches = process.extract(key, keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=60)
     best: dict[str, tuple[str, str, float]] = {}
     for _key, score, i in matches:
-        label, slug = index.labels[i]
+        label, slug = owners[i]
         if slug not in best or score > best[slug][2]:
             best[slug] = (label, slug, round(float(score), 1))
     return sorted(best.values(), key=lambda m: -m[2])[:limit]
