@@ -25,6 +25,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import httpx
+from _common import append_results, machine_line
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/api/v1/terms/adam-optimizer"
@@ -66,13 +67,6 @@ def wrk(port: int, seconds: int, connections: int) -> float:
     if match is None:
         raise SystemExit(f"cannot read wrk's output:\n{out}")
     return float(match.group(1))
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -119,8 +113,7 @@ def main() -> None:
         [
             f"## API lookup throughput, {datetime.date.today().isoformat()}",
             "",
-            f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
-            f"{platform.release()}",
+            machine_line(),
             f"- versions: Python {platform.python_version()}, fastapi {version('fastapi')}, "
             f"starlette {version('starlette')}, uvicorn {version('uvicorn')}, "
             f"pydantic {version('pydantic')}, sqlalchemy {version('sqlalchemy')}",
@@ -142,8 +135,7 @@ def main() -> None:
     )
     print(report)
     if not options.no_write:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as results:
-            results.write(report + "\n")
+        append_results(report)
 
 
 if __name__ == "__main__":

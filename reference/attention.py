@@ -63,12 +63,24 @@ def _bias_from_mask(
 
 
 def _softmax_masked(scores: FloatArray) -> FloatArray:
-    """Row softmax over the last axis; rows that are entirely -inf give zeros, not NaN."""
+    """Row softmax over the last axis, in place; rows that are entirely -inf give zeros, not NaN."""
     row_max = np.max(scores, axis=-1, keepdims=True)
-    fully_masked = row_max == -np.inf
-    e = np.exp(scores - np.where(fully_masked, 0.0, row_max))  # all zeros in masked rows
-    out: FloatArray = e / np.where(fully_masked, 1.0, np.sum(e, axis=-1, keepdims=True))
-    return out
+    row_max[row_max == -np.inf] = 0.0  # exp(-inf - 0) = 0 across a fully masked row
+    scores -= row_max
+    np.exp(scores, out=scores)
+    total = np.sum(scores, axis=-1, keepdims=True)
+    total[total == 0.0] = 1.0  # only in fully masked rows: every other row holds an exp(0) = 1
+    scores /= total
+    return scores
+
+
+# All score matrices are computed at once (vectorised over the batch) when the weights are wanted,
+# while together they take at most _VECTOR_MAX_BYTES, or while each has fewer than
+# _LOOP_MIN_SCORES entries (a Python loop would cost more than it saves).  Otherwise, for the
+# attention output alone, they are computed one at a time, so that the scores, their exponentials
+# and the product with V stay in the cache.
+_LOOP_MIN_SCORES = 1 << 14
+_VECTOR_MAX_BYTES = 1 << 23
 
 
 def _sdpa(
@@ -78,7 +90,8 @@ def _sdpa(
     attn_mask: ArrayLike | None,
     is_causal: bool,
     scale: float | None,
-) -> tuple[FloatArray, FloatArray]:
+    need_weights: bool,
+) -> tuple[FloatArray, FloatArray | None]:
     q = _as_float("query", query)
     k = _as_float("key", key)
     v = _as_float("value", value)
@@ -101,17 +114,16 @@ def _sdpa(
             f"{q.shape}, {k.shape}, {v.shape}"
         ) from None
     dtype = np.result_type(q, k, v)
+    q, k, v = (a.astype(dtype, copy=False) for a in (q, k, v))
     length_q, length_k = q.shape[-2], k.shape[-2]
     scores_shape = (*batch, length_q, length_k)
 
-    factor = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    scores = (q @ np.swapaxes(k, -1, -2)) * dtype.type(factor)
+    factor = dtype.type(1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale))
+    bias: FloatArray | None = None
     if is_causal:
         if attn_mask is not None:
             raise ValueError("attn_mask must be None when is_causal=True (as in torch)")
-        scores = scores + _bias_from_mask(
-            "attn_mask", _causal_allowed(length_q, length_k), True, dtype
-        )
+        bias = _bias_from_mask("attn_mask", _causal_allowed(length_q, length_k), True, dtype)
     elif attn_mask is not None:
         bias = _bias_from_mask("attn_mask", attn_mask, True, dtype)
         try:
@@ -122,9 +134,45 @@ def _sdpa(
             raise ValueError(
                 f"attn_mask of shape {bias.shape} does not broadcast to {scores_shape}"
             )
-        scores = scores + bias
-    weights = _softmax_masked(scores.astype(dtype, copy=False))
-    return weights @ v.astype(dtype, copy=False), weights
+
+    total_bytes = math.prod(scores_shape) * dtype.itemsize
+    if need_weights or length_q * length_k < _LOOP_MIN_SCORES or total_bytes <= _VECTOR_MAX_BYTES:
+        scores = (q * factor) @ np.swapaxes(k, -1, -2)
+        if bias is not None:
+            if np.broadcast_shapes(scores.shape, bias.shape) == scores.shape:
+                scores += bias
+            else:  # the mask has batch dimensions that query and key lack
+                scores = scores + bias
+        weights = _softmax_masked(scores)
+        return weights @ v, weights
+
+    # One (L, S) score matrix at a time: exp(scores - row max) stays in the cache, and the
+    # division by the row sums is applied to the (L, Ev) output instead of the (L, S) weights.
+    out = np.empty((*batch, length_q, v.shape[-1]), dtype)
+    e = np.empty((length_q, length_k), dtype)
+    q_scaled = np.empty((length_q, q.shape[-1]), dtype)
+    bias_b = None if bias is None else np.broadcast_to(bias, scores_shape)
+    for index in np.ndindex(*batch):
+        np.multiply(q[_operand_index(q, index)], factor, out=q_scaled)
+        np.matmul(q_scaled, k[_operand_index(k, index)].T, out=e)
+        if bias_b is not None:
+            e += bias_b[index]
+        row_max = np.max(e, axis=-1, keepdims=True)
+        row_max[row_max == -np.inf] = 0.0  # a fully masked row: exp(-inf - 0) = 0
+        e -= row_max
+        np.exp(e, out=e)
+        total = np.sum(e, axis=-1, keepdims=True)
+        total[total == 0.0] = 1.0  # only in fully masked rows, whose output is then 0
+        o = np.matmul(e, v[_operand_index(v, index)], out=out[index])
+        o /= total
+    return out, None
+
+
+def _operand_index(arr: FloatArray, index: tuple[int, ...]) -> tuple[int, ...]:
+    """The index into ``arr``'s batch dimensions of the broadcast batch element ``index``."""
+    batch_ndim = arr.ndim - 2
+    offset = len(index) - batch_ndim
+    return tuple(0 if arr.shape[j] == 1 else index[offset + j] for j in range(batch_ndim))
 
 
 def scaled_dot_product_attention(
@@ -144,7 +192,7 @@ def scaled_dot_product_attention(
     combined with ``attn_mask``.  ``scale`` defaults to 1/sqrt(E).  A query row with every
     position masked gets zero output (torch 2.13 does the same).
     """
-    out, _ = _sdpa(query, key, value, attn_mask, is_causal, scale)
+    out, _ = _sdpa(query, key, value, attn_mask, is_causal, scale, need_weights=False)
     return out
 
 
@@ -161,7 +209,8 @@ def attention_weights(
     Same arguments and semantics as :func:`scaled_dot_product_attention`; fully masked rows
     are all zero.  ``value`` is only checked for consistent shapes.
     """
-    _, weights = _sdpa(query, key, value, attn_mask, is_causal, scale)
+    _, weights = _sdpa(query, key, value, attn_mask, is_causal, scale, need_weights=True)
+    assert weights is not None
     return weights
 
 

@@ -29,14 +29,18 @@ weight decay) g_t <- g_t + lambda * theta_{t-1}.  With learning rate eta:
   v_t in hat v_t.  AdamW decouples the decay: it first sets
   theta_{t-1} <- (1 - eta * lambda) * theta_{t-1} and adds nothing to g_t.
 
-The floating-point operations follow torch's order: Adam computes
+The floating-point operations mostly follow torch's order.  Torch's Adam computes
 denom = sqrt(v_t) / sqrt(1 - beta2^t) + eps and step_size = eta / (1 - beta1^t), then
-theta_t = theta_{t-1} + (-step_size * m_t) / denom.  Torch fuses some multiply-adds (FMA), which
-NumPy cannot, so float64 results agree to a few ulps rather than bit for bit.
+theta_t = theta_{t-1} + (-step_size * m_t) / denom; here the bias correction moves onto scalars,
+theta_t = theta_{t-1} - (step_size sqrt(1 - beta2^t)) m_t / (sqrt(v_t) + eps sqrt(1 - beta2^t)),
+the same quantity with one pass fewer over the data.  Torch also fuses some multiply-adds (FMA),
+which NumPy cannot, so float64 results agree to a few ulps rather than bit for bit.
 
 Parameters are NumPy arrays updated in place.  The arithmetic runs over cache-sized blocks of
 each parameter with in-place ufuncs and two preallocated scratch buffers, so a step makes a single
-trip through main memory per array.
+trip through main memory per array.  NumPy has no fused multiply-add ufunc, so an update takes a
+few more passes over each (cache-resident) block than torch's kernels do over the whole array:
+4 for SGD with momentum (torch: 3), 9 for RMSprop (5), 12 for Adam (7, or 1 for the fused path).
 """
 
 from collections.abc import Sequence
@@ -112,23 +116,28 @@ class Optimizer:
     def step(self, grads: Sequence[ArrayLike]) -> None:
         """Apply one update to every parameter, given one gradient per parameter."""
         checked = self._check_grads(grads)
+        block_bytes = _BLOCK_BYTES  # read once: a step uses one block size throughout
         for i, (p, g) in enumerate(zip(self.params, checked, strict=True)):
             self.steps[i] += 1
             work = p if p.flags.c_contiguous else np.asarray(p, order="C")
             flat_p, flat_g = work.reshape(-1), g.reshape(-1)
             flat_buffers = {name: b.reshape(-1) for name, b in self.buffers[i].items()}
-            block = max(1, _BLOCK_BYTES // p.itemsize)
+            block = max(1, block_bytes // p.itemsize)
             s0, s1 = self._scratch_for(p.dtype, min(block, p.size))
-            for start in range(0, p.size, block):
-                part = slice(start, start + block)
-                n = min(block, p.size - start)
-                self._update(
-                    flat_p[part],
-                    flat_g[part],
-                    {name: b[part] for name, b in flat_buffers.items()},
-                    (s0[:n], s1[:n]),
-                    self.steps[i],
-                )
+            if p.size <= block:  # one block: no slicing
+                n = p.size
+                self._update(flat_p, flat_g, flat_buffers, (s0[:n], s1[:n]), self.steps[i])
+            else:
+                for start in range(0, p.size, block):
+                    part = slice(start, start + block)
+                    n = min(block, p.size - start)
+                    self._update(
+                        flat_p[part],
+                        flat_g[part],
+                        {name: b[part] for name, b in flat_buffers.items()},
+                        (s0[:n], s1[:n]),
+                        self.steps[i],
+                    )
             if work is not p:
                 p[...] = work
 
@@ -414,8 +423,9 @@ class RMSprop(Optimizer):
         g = self._gradient(p, g, s0, self.weight_decay)
         v = buffers["square_avg"]
         v *= self.alpha
-        np.multiply(g, 1 - self.alpha, out=s1)
-        v += np.multiply(s1, g, out=s1)
+        sq = np.square(g, out=s1)
+        sq *= 1 - self.alpha
+        v += sq
         if self.centered:
             g_avg = buffers["grad_avg"]
             _lerp(g_avg, g, 1 - self.alpha, s1)
@@ -430,9 +440,9 @@ class RMSprop(Optimizer):
             b += np.divide(g, denom, out=s1)
             p -= np.multiply(b, self.lr, out=s1)
         else:
-            update = np.multiply(g, -self.lr, out=s0)  # s0 is free once g has been read
-            update /= denom
-            p += update
+            update = np.divide(g, denom, out=s1)
+            update *= self.lr
+            p -= update
 
 
 class Adam(Optimizer):
@@ -497,18 +507,20 @@ class Adam(Optimizer):
         m, v = buffers["exp_avg"], buffers["exp_avg_sq"]
         _lerp(m, g, 1 - beta1, s1)  # m_t
         v *= beta2
-        np.multiply(g, 1 - beta2, out=s1)
-        v += np.multiply(s1, g, out=s1)  # v_t
+        sq = np.square(g, out=s1)
+        sq *= 1 - beta2
+        v += sq  # v_t
         if self.amsgrad:
             v = np.maximum(buffers["max_exp_avg_sq"], v, out=buffers["max_exp_avg_sq"])
+        # step_size * m / (sqrt(v) / bc2 + eps) = (step_size * bc2) * m / (sqrt(v) + eps * bc2):
+        # the bias correction moves onto two scalars, which saves a pass over the block.
         step_size = self.lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
         denom = np.sqrt(v, out=s1)
-        denom /= bias_correction2_sqrt
-        denom += self.eps
-        update = np.multiply(m, -step_size, out=s0)  # s0 is free once g has been read
-        update /= denom
-        p += update
+        denom += self.eps * bias_correction2_sqrt
+        update = np.divide(m, denom, out=s1)
+        update *= step_size * bias_correction2_sqrt
+        p -= update
 
 
 class AdamW(Adam):

@@ -22,7 +22,10 @@ CD-k / PCD update (gradient ascent on the log-likelihood, <.> are means over row
 
 with h replaced by P(h = 1 | v) in both terms, the data term at the batch v_0 and the model
 term at v_k, the end of k Gibbs steps started from v_0 (CD) or from the persistent chains
-(PCD).  softplus(x) = log(1 + e^x) is evaluated as np.logaddexp(0, x).
+(PCD).  softplus(x) = log(1 + e^x) is evaluated as np.logaddexp(0, x).  In the pseudo-likelihood,
+softplus(a + d) - softplus(a) = log(sigmoid(-a) + sigmoid(a) e^d), a sum of two positive terms, is
+used while |W| <= 30 (so e^d stays far from overflow): one logarithm per term instead of a pair of
+softplus evaluations.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ FloatArray = NDArray[np.floating[Any]]
 
 _MAX_ENUMERATED_UNITS = 20
 _ENUMERATION_CHUNK = 1 << 12
+# pseudo_likelihood takes its fast path (exp(+-W) precomputed) while every |W_ij| is at most this:
+# products of exp(+-W) with probabilities then stay far from overflow.
+_FAST_PL_MAX_WEIGHT = 30.0
+# Elements of the (rows, n_visible, n_hidden) blocks of that fast path.
+_PL_BLOCK = 1 << 16
 
 
 def _softplus(x: FloatArray) -> FloatArray:
@@ -46,9 +54,22 @@ def _softplus(x: FloatArray) -> FloatArray:
 
 
 def _sigmoid(x: FloatArray) -> FloatArray:
-    e = np.exp(-np.abs(x))  # never overflows
-    out: FloatArray = np.where(x >= 0, 1.0, e) / (1.0 + e)
+    """1 / (1 + exp(-x)), to full relative accuracy; exp(-x) = inf (x < -709) gives 0."""
+    out: FloatArray = np.negative(x)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
     return out
+
+
+def _sigmoid_pair(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(sigmoid(x), sigmoid(-x)), both to full relative accuracy and without overflow."""
+    e = np.exp(-np.abs(x))
+    big = 1.0 / (1.0 + e)
+    small = e * big
+    positive = x >= 0
+    return np.where(positive, big, small), np.where(positive, small, big)
 
 
 def _logsumexp(x: FloatArray) -> float:
@@ -97,7 +118,13 @@ class BernoulliRBM:
         return arr
 
     def _hidden_input(self, v: FloatArray) -> FloatArray:
-        out: FloatArray = v @ self.W.astype(v.dtype, copy=False) + self.b_hidden.astype(v.dtype)
+        out: FloatArray = v @ self.W.astype(v.dtype, copy=False)
+        out += self.b_hidden.astype(v.dtype, copy=False)
+        return out
+
+    def _visible_input(self, h: FloatArray) -> FloatArray:
+        out: FloatArray = h @ self.W.T.astype(h.dtype, copy=False)
+        out += self.b_visible.astype(h.dtype, copy=False)
         return out
 
     def free_energy(self, v: ArrayLike) -> FloatArray:
@@ -114,8 +141,7 @@ class BernoulliRBM:
 
     def visible_probs(self, h: ArrayLike) -> FloatArray:
         """P(v_i = 1 | h) = sigmoid(b + h W^T), shape (N, n_visible)."""
-        x = self._check("h", h, self.n_hidden)
-        return _sigmoid(x @ self.W.T.astype(x.dtype) + self.b_visible.astype(x.dtype))
+        return _sigmoid(self._visible_input(self._check("h", h, self.n_hidden)))
 
     def _sample(self, p: FloatArray) -> FloatArray:
         out: FloatArray = (self.rng.random(p.shape) < p).astype(p.dtype)
@@ -125,9 +151,12 @@ class BernoulliRBM:
         """Binary sample v_k after k full steps v -> h ~ P(h|v) -> v ~ P(v|h)."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        x = self._check("v", v, self.n_visible)
+        return self._gibbs(self._check("v", v, self.n_visible), k)
+
+    def _gibbs(self, x: FloatArray, k: int) -> FloatArray:
         for _ in range(k):
-            x = self._sample(self.visible_probs(self._sample(self.hidden_probs(x))))
+            h = self._sample(_sigmoid(self._hidden_input(x)))
+            x = self._sample(_sigmoid(self._visible_input(h)))
         return x
 
     def cd_update(
@@ -147,18 +176,26 @@ class BernoulliRBM:
             raise ValueError(f"v_batch must be a non-empty (N, {self.n_visible}) array")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        ph0 = self.hidden_probs(v0)
+        ph0 = _sigmoid(self._hidden_input(v0))
         if persistent:
             if self.persistent_chains is None:
                 self.persistent_chains = v0.copy()
-            vk = self.gibbs(self.persistent_chains, k)
+            vk = self._gibbs(self.persistent_chains, k)
             self.persistent_chains = vk
         else:
-            vk = self.gibbs(v0, k)
-        phk = self.hidden_probs(vk)
-        self.W += lr * (v0.T @ ph0 / v0.shape[0] - vk.T @ phk / vk.shape[0])
-        self.b_visible += lr * (v0.mean(axis=0) - vk.mean(axis=0))
-        self.b_hidden += lr * (ph0.mean(axis=0) - phk.mean(axis=0))
+            vk = self._gibbs(v0, k)
+        phk = _sigmoid(self._hidden_input(vk))
+        # W += lr (v0^T ph0 / N - vk^T phk / M), in place.
+        step = v0.T @ ph0
+        step *= lr / v0.shape[0]
+        self.W += step
+        step = np.matmul(vk.T, phk, out=step)
+        step *= lr / vk.shape[0]
+        self.W -= step
+        self.b_visible += (lr / v0.shape[0]) * v0.sum(axis=0)
+        self.b_visible -= (lr / vk.shape[0]) * vk.sum(axis=0)
+        self.b_hidden += (lr / v0.shape[0]) * ph0.sum(axis=0)
+        self.b_hidden -= (lr / vk.shape[0]) * phk.sum(axis=0)
 
     def fit(
         self,
@@ -168,12 +205,15 @@ class BernoulliRBM:
         lr: float = 0.1,
         k: int = 1,
         persistent: bool = False,
+        *,
+        monitor: bool = True,
     ) -> list[float]:
         """Shuffled minibatch CD-k / PCD-k on binary ``X``, from the current parameters.
 
         Shuffling and sampling use the object's generator.  Returns the history: a list with
         the exact mean log pseudo-likelihood of ``X`` (:meth:`pseudo_likelihood`) after each
-        epoch.
+        epoch, or an empty list with ``monitor=False``, which skips that evaluation (it costs
+        about as much as an epoch of training).
         """
         x = self._check_binary("X", X)
         if x.ndim != 2 or x.shape[0] == 0:
@@ -189,7 +229,8 @@ class BernoulliRBM:
             order = self.rng.permutation(x.shape[0])
             for start in range(0, x.shape[0], batch_size):
                 self.cd_update(x[order[start : start + batch_size]], lr, k, persistent)
-            history.append(self.pseudo_likelihood(x))
+            if monitor:
+                history.append(self.pseudo_likelihood(x))
         return history
 
     def log_partition(self) -> float:
@@ -224,12 +265,37 @@ class BernoulliRBM:
         """
         x2 = np.atleast_2d(self._check_binary("X", X))
         pre = self._hidden_input(x2)  # (N, n_hidden)
-        w = self.W.astype(x2.dtype)
-        b = self.b_visible.astype(x2.dtype)
-        f_v = -(x2 @ b) - _softplus(pre).sum(axis=1)
-        total = np.zeros(x2.shape[0], dtype=x2.dtype)
-        for i in range(self.n_visible):
-            sign = 1.0 - 2.0 * x2[:, i]  # +1 turns a 0 into a 1, -1 the reverse
-            f_flip = -(x2 @ b + sign * b[i]) - _softplus(pre + sign[:, None] * w[i]).sum(axis=1)
-            total -= _softplus(f_v - f_flip)
-        return float(np.mean(total))
+        w = self.W.astype(x2.dtype, copy=False)
+        b = self.b_visible.astype(x2.dtype, copy=False)
+        sign = 1.0 - 2.0 * x2  # +1 turns a 0 into a 1, -1 the reverse
+        # gap[n, i] = F(v) - F(v with bit i flipped)
+        #           = sign_i b_i + sum_j [softplus(pre_j + sign_i W_ij) - softplus(pre_j)]
+        if np.max(np.abs(w), initial=0.0) <= _FAST_PL_MAX_WEIGHT:
+            gap = self._flip_gaps(x2, pre, w)
+        else:
+            gap = np.empty_like(x2)
+            base = _softplus(pre).sum(axis=1)
+            for i in range(self.n_visible):
+                gap[:, i] = _softplus(pre + sign[:, i, None] * w[i]).sum(axis=1) - base
+        gap += sign * b
+        # log P(v_i | v_rest) = -softplus(gap)
+        return -float(np.mean(_softplus(gap).sum(axis=1)))
+
+    def _flip_gaps(self, x2: FloatArray, pre: FloatArray, w: FloatArray) -> FloatArray:
+        """sum_j [softplus(a_j + d) - softplus(a_j)] for d = +-W_ij, as
+        sum_j log(sigmoid(-a_j) + sigmoid(a_j) exp(d)): a sum of two positive terms, so no
+        cancellation, and one logarithm per term instead of a softplus pair."""
+        p_on, p_off = _sigmoid_pair(pre)  # sigmoid(a), sigmoid(-a); (N, n_hidden)
+        turn_on, turn_off = np.exp(w), np.exp(-w)  # exp(d) for a 0 -> 1 and a 1 -> 0 flip
+        rows = max(1, _PL_BLOCK // (self.n_visible * self.n_hidden))
+        gap = np.empty_like(x2)
+        block = np.empty((min(rows, x2.shape[0]), self.n_visible, self.n_hidden), x2.dtype)
+        for start in range(0, x2.shape[0], rows):
+            stop = min(start + rows, x2.shape[0])
+            t = block[: stop - start]
+            np.copyto(t, np.where(x2[start:stop, :, None] == 0, turn_on, turn_off))
+            t *= p_on[start:stop, None, :]
+            t += p_off[start:stop, None, :]
+            np.log(t, out=t)
+            np.sum(t, axis=2, out=gap[start:stop])
+        return gap

@@ -12,6 +12,7 @@ from _helpers import rel_diff, t64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference import attention
 from reference.attention import (
     MultiHeadAttention,
     attention_weights,
@@ -372,3 +373,29 @@ def test_mha_errors_name_the_argument() -> None:
         mha.forward(x, x, x, attn_mask=np.zeros((3, 4), dtype=bool))
     with pytest.raises(ValueError, match="attn_mask"):
         mha.forward(x, x, x, attn_mask=np.zeros((2, 3, 3)))
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "bool", "float_with_inf", "causal"])
+def test_sdpa_one_matrix_at_a_time_matches_torch(
+    mask_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large inputs compute their score matrices one at a time; with both thresholds at 0 the
+    small test shapes take that path too, broadcasting batches included."""
+    monkeypatch.setattr(attention, "_LOOP_MIN_SCORES", 0)
+    monkeypatch.setattr(attention, "_VECTOR_MAX_BYTES", 0)
+    rng = np.random.default_rng(5)
+    q = rng.normal(size=(2, 1, 4, 5))
+    k = rng.normal(size=(1, 3, 6, 5))
+    v = rng.normal(size=(3, 6, 2))
+    if mask_kind == "causal":
+        _compare_sdpa(q, k, v, is_causal=True)
+        return
+    mask: Any = None
+    if mask_kind == "bool":
+        mask = rng.random((3, 4, 6)) < 0.6
+        mask[0, 1] = False  # a fully masked row: zero output
+    elif mask_kind == "float_with_inf":
+        mask = np.where(rng.random((4, 6)) < 0.4, -np.inf, rng.normal(size=(4, 6)))
+        mask[:, 2] = 0.0
+    _compare_sdpa(q, k, v, attn_mask=mask, scale=0.7)
+    _compare_sdpa(q[0, 0], k[0, 0], v[0])  # no batch dimensions

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from reference import batchnorm
 from reference.batchnorm import BatchNorm
 
 RTOL = 1e-10
@@ -303,3 +304,43 @@ def test_random_shapes_match_torch(
     ours.train(training)
     theirs.train(training)
     compare_step(ours, theirs, batch(rng, shape), rng.standard_normal(shape))
+
+
+@pytest.mark.parametrize("chunk_bytes", [8, 40, 200, 1 << 18])
+def test_chunked_passes_match_torch(chunk_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The passes run over chunks of whole samples, channel groups or pieces of one channel
+    (float64: 1, 5, 25 and 32768 elements here); all must agree with torch."""
+    monkeypatch.setattr(batchnorm, "_CHUNK_BYTES", chunk_bytes)
+    for shape in [(6, 3), (4, 3, 5), (3, 3, 4, 5)]:
+        for options in [{}, {"affine": False}]:
+            ours, theirs = make_pair(shape, options)
+            rng = np.random.default_rng(7)
+            for _ in range(2):
+                compare_step(ours, theirs, batch(rng, shape), rng.standard_normal(shape))
+            ours.eval()
+            theirs.eval()
+            compare_step(ours, theirs, batch(rng, shape), rng.standard_normal(shape))
+
+
+def test_first_chunk_far_from_the_batch_mean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The statistics shift by the first chunk's mean; a first sample far from the others makes
+    the shifted variance cancel, and a second pass (shift = the batch mean) takes over."""
+    monkeypatch.setattr(batchnorm, "_CHUNK_BYTES", 96)  # one (2, 6) float64 sample per chunk
+    passes: list[int] = []
+    moments = BatchNorm._shifted_moments
+
+    def counting(self: BatchNorm, *args: Any) -> Any:
+        passes.append(1)
+        return moments(self, *args)
+
+    monkeypatch.setattr(BatchNorm, "_shifted_moments", counting)
+    rng = np.random.default_rng(8)
+    shape = (8, 2, 6)
+    x = rng.standard_normal(shape)
+    x[1:] += 1e4  # the first sample is 1e4 away from the rest
+    ours, theirs = make_pair(shape, {})
+    compare_step(ours, theirs, x, rng.standard_normal(shape))
+    y = BatchNorm(2, affine=False).forward(x)
+    np.testing.assert_allclose(y.mean(axis=(0, 2)), 0.0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=(0, 2)), 1.0, rtol=1e-9)  # eps = 1e-5 << var
+    assert len(passes) == 4  # two forward calls, two passes each

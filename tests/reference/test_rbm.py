@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
+from reference import rbm as rbm_module
 from reference.gradcheck import max_relative_error, numerical_gradient
 from reference.rbm import BernoulliRBM
 
@@ -216,3 +217,24 @@ def test_errors_name_the_argument() -> None:
         rbm.fit(np.zeros((2, 4)), batch_size=0)
     with pytest.raises(ValueError, match="lr"):
         rbm.fit(np.zeros((2, 4)), lr=0.0)
+
+
+def test_pseudo_likelihood_fast_path_equals_the_softplus_sums(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While |W| is small enough the flip gaps come from exp(+-W) and log; beyond, from softplus
+    differences.  Both give the same exact pseudo-likelihood."""
+    rbm = _random_rbm(9, 7, 2.0, seed=11)
+    v = _all_states(9)[::5]
+    fast = rbm.pseudo_likelihood(v)
+    monkeypatch.setattr(rbm_module, "_FAST_PL_MAX_WEIGHT", -1.0)
+    assert rbm.pseudo_likelihood(v) == pytest.approx(fast, rel=1e-12)
+
+
+def test_fit_without_monitoring_trains_the_same() -> None:
+    data = _bars_and_stripes(3)
+    monitored, silent = BernoulliRBM(9, 6, seed=4), BernoulliRBM(9, 6, seed=4)
+    history = monitored.fit(data, epochs=5, batch_size=7, persistent=True)
+    assert len(history) == 5
+    assert silent.fit(data, epochs=5, batch_size=7, persistent=True, monitor=False) == []
+    np.testing.assert_array_equal(monitored.W, silent.W)
