@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference import activations, optim
+from reference import activations
+from reference.training import check_schedule, make_optimizer, minibatches
 
 __all__ = ["Autoencoder"]
 
@@ -51,14 +52,6 @@ _ACTIVATIONS: dict[str, tuple[_Forward, _Backward]] = {
     "relu": (activations.relu, activations.relu_backward),
     "tanh": (activations.tanh, activations.tanh_backward),
     "linear": (_identity, _identity_backward),
-}
-
-_OPTIMIZERS: dict[str, Callable[..., optim.Optimizer]] = {
-    "adam": optim.Adam,
-    "adamw": optim.AdamW,
-    "sgd": optim.SGD,
-    "rmsprop": optim.RMSprop,
-    "adagrad": optim.Adagrad,
 }
 
 
@@ -196,26 +189,16 @@ class Autoencoder:
         batch size, each taken before its step; on corrupted inputs when ``noise`` > 0).
         """
         x = self._check("X", X, self.n_inputs)
-        if optimizer not in _OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(_OPTIMIZERS)}, got {optimizer!r}")
         if not 0.0 <= noise < 1.0:
             raise ValueError(f"noise must lie in [0, 1), got {noise}")
-        if epochs < 0:
-            raise ValueError(f"epochs must be non-negative, got {epochs}")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        if x.shape[0] == 0:
-            raise ValueError("X must contain at least one row")
-        opt = _OPTIMIZERS[optimizer](self.params, lr=lr)
+        check_schedule(x.shape[0], epochs, batch_size, lr)
+        opt = make_optimizer(optimizer, self.params, lr)
         rng = np.random.default_rng(seed)
         history: list[float] = []
         for _ in range(epochs):
-            order = rng.permutation(x.shape[0])
             total = 0.0
-            for start in range(0, x.shape[0], batch_size):
-                clean = x[order[start : start + batch_size]]
+            for idx in minibatches(x.shape[0], batch_size, rng):
+                clean = x[idx]
                 noisy = clean * (rng.random(clean.shape) >= noise) if noise > 0 else clean
                 loss, grads = self.loss_and_grads(noisy, clean)
                 opt.step(grads)

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from reference.training import check_schedule, minibatches
+
 __all__ = ["BernoulliRBM"]
 
 FloatArray = NDArray[np.floating[Any]]
@@ -218,17 +220,11 @@ class BernoulliRBM:
         x = self._check_binary("X", X)
         if x.ndim != 2 or x.shape[0] == 0:
             raise ValueError(f"X must be a non-empty (N, {self.n_visible}) array")
-        if epochs < 0:
-            raise ValueError(f"epochs must be non-negative, got {epochs}")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
+        check_schedule(x.shape[0], epochs, batch_size, lr)
         history: list[float] = []
         for _ in range(epochs):
-            order = self.rng.permutation(x.shape[0])
-            for start in range(0, x.shape[0], batch_size):
-                self.cd_update(x[order[start : start + batch_size]], lr, k, persistent)
+            for idx in minibatches(x.shape[0], batch_size, self.rng):
+                self.cd_update(x[idx], lr, k, persistent)
             if monitor:
                 history.append(self.pseudo_likelihood(x))
         return history
