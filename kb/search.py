@@ -268,18 +268,22 @@ def _hits(session: Session, ranked: list[tuple[int, float]], words: list[str]) -
     ]
 
 
+# The last word also matches as the start of a name or alias, for people still typing; not as
+# the start of any body word, which at scale would match most of the glossary.
+
+
 def _fts5_query(words: list[str], match_all: bool) -> str:
-    # Every token is a quoted string, so nothing in it is FTS5 syntax; the last one also
-    # matches as a prefix, for people still typing.
+    # Every token is a quoted string, so nothing in it is FTS5 syntax.
     quoted = [f'"{w}"' for w in words]
-    quoted[-1] += "*"
+    quoted[-1] = f"({quoted[-1]} OR {{name aliases}} : {quoted[-1]}*)"
     return (" AND " if match_all else " OR ").join(quoted)
 
 
 def _tsquery(words: list[str], match_all: bool) -> str:
-    # Tokens hold only word characters, so single quotes make each a plain lexeme.
+    # Tokens hold only word characters, so single quotes make each a plain lexeme; weight A
+    # is the name and the aliases.
     parts = [f"'{w}'" for w in words]
-    parts[-1] += ":*"
+    parts[-1] = f"({parts[-1]} | {parts[-1]}:*A)"
     return (" & " if match_all else " | ").join(parts)
 
 
