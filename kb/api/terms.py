@@ -32,7 +32,7 @@ def find_or_404(session: Session, slug: str) -> Term:
     if term is None:
         raise NotFound(
             f"No term is called {slug!r}. Check the spelling, or search for it with "
-            "GET /api/v1/terms; the closest slugs are listed in 'suggestions'.",
+            "GET /api/v1/search?q=...; the closest slugs are listed in 'suggestions'.",
             repository.closest_slugs(session, slug),
         )
     return term
