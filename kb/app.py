@@ -6,15 +6,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kb import loader
-from kb.api import categories, errors, graph, health, search, terms
+from kb.api import categories, demos, errors, graph, health, search, terms
 from kb.cache import ResponseCache
 from kb.config import Settings, get_settings
 from kb.db import create_schema, make_engine
+from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
 
 DESCRIPTION = """A machine-learning glossary: structured, linked terms with formulas and
 primary references. Look a term up by slug, name or alias (`/api/v1/terms/BN`), walk its typed
-links, browse by category. Every GET answers `If-None-Match` with 304."""
+links, browse by category, run a term's reference implementation as a demo
+(`POST /api/v1/terms/adam-optimizer/demo`). Every GET answers `If-None-Match` with 304."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,9 +32,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cache = ResponseCache(
             engine, ttl=settings.cache_ttl, max_entries=settings.cache_size
         )
+        app.state.demo_runner = Runner(
+            timeout_s=settings.demo_timeout_s,
+            concurrency=settings.demo_concurrency,
+            cache_size=settings.demo_cache_size,
+            memory_mb=settings.demo_memory_mb,
+        )
+        await app.state.demo_runner.start()
         try:
             yield
         finally:
+            await app.state.demo_runner.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -42,6 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (terms, categories, search, graph, health):
+    for module in (terms, categories, search, graph, demos, health):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -1,5 +1,6 @@
 """Settings, read from the environment with the ``KB_`` prefix (or passed to ``create_app``)."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +26,25 @@ class Settings(BaseSettings):
     )
     cache_size: int = Field(
         default=10_000, ge=0, description="Most responses kept in the in-process read cache."
+    )
+    demo_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Wall-clock limit of one demo run; its worker process is killed after it.",
+    )
+    demo_concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Most demo runs at once per API process (default: the CPU count).",
+    )
+    demo_cache_size: int = Field(
+        default=128, ge=0, description="Most recent demo results (and plots) kept in memory."
+    )
+    demo_memory_mb: int = Field(
+        default=1024,
+        ge=64,
+        description="Heap a demo worker may allocate beyond what it starts with, in MiB.",
     )
 
 

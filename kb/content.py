@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kb.demos import registry
 from kb.relations import Relation, canonical_link
 from kb.schemas import CategoryIn, TermIn
 
@@ -251,6 +252,12 @@ def _cross_checks(
         if f.term.category not in category_slugs:
             report(
                 f, ("category",), f"unknown category {f.term.category!r} (not in {CATEGORIES_FILE})"
+            )
+        if f.term.demo is not None and registry.get(f.term.demo) is None:
+            report(
+                f,
+                ("demo",),
+                f"unknown demo {f.term.demo!r} (registered demos: {', '.join(registry.slugs())})",
             )
         listed: dict[str, Relation] = {}
         for i, link in enumerate(f.term.related):

@@ -70,6 +70,9 @@ def test_openapi_documents_every_route() -> None:
         "/api/v1/suggest",
         "/api/v1/graph",
         "/api/v1/graph/path",
+        "/api/v1/demos",
+        "/api/v1/terms/{slug}/demo",
+        "/api/v1/terms/{slug}/demo/plot.svg",
         "/api/v1/health",
     }
     assert "404" in schema["paths"]["/api/v1/terms/{slug}"]["get"]["responses"]

@@ -1,0 +1,46 @@
+"""Every demo, by slug. A term's ``demo`` field names one of these."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kb.demos.base import Demo
+from kb.demos.layers import ACTIVATIONS, ATTENTION
+from kb.demos.models import AUTOENCODER, RBM
+from kb.demos.networks import ADAPTER, BACKPROP, BATCH_NORM, BATCH_SIZE
+from kb.demos.optimizers import ADAM, WEIGHT_DECAY
+
+DEMOS: dict[str, Demo[Any]] = {
+    demo.slug: demo
+    for demo in (
+        ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
+        ADAPTER, BATCH_SIZE,
+    )
+}  # fmt: skip
+
+
+def get(slug: str) -> Demo[Any] | None:
+    return DEMOS.get(slug)
+
+
+def slugs() -> list[str]:
+    return sorted(DEMOS)
+
+
+def generation() -> tuple[str, ...]:
+    """Changes whenever the set of demos does (a cache key for what is derived from it)."""
+    return tuple(DEMOS)
+
+
+@contextmanager
+def registered(*demos: Demo[Any]) -> Iterator[None]:
+    """Add demos for the duration of a block (tests use it for demos they define)."""
+    for demo in demos:
+        if demo.slug in DEMOS:
+            raise ValueError(f"a demo called {demo.slug!r} is already registered")
+        DEMOS[demo.slug] = demo
+    try:
+        yield
+    finally:
+        for demo in demos:
+            DEMOS.pop(demo.slug, None)
