@@ -1,22 +1,46 @@
-"""The ``kb`` command: serve the API, check and load glossary files, show a term."""
+"""The ``kb`` command: serve the API, check and load glossary files, and look things up.
 
-import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
+``show``, ``search``, ``related`` and ``demo`` ask a server when given ``--url`` (or
+``KB_URL``), else the local database, through the API run in this process: the same answers
+and errors either way, rendered by ``kb.terminal`` from the API's response models.
+"""
+
+import asyncio
+import json
+import shutil
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import httpx
 import typer
 import uvicorn
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
-from kb import loader, repository
+from kb import loader, terminal
+from kb.cache import ResponseCache
+from kb.client import (
+    NO_RETRIES,
+    AsyncKBClient,
+    KBError,
+    NotFound,
+    ValidationError,
+)
 from kb.config import Settings
 from kb.content import ContentError, Glossary, read_glossary
 from kb.db import create_schema, make_engine
-from kb.schemas import TermDetail
+from kb.demos.schemas import DemoRun
+from kb.relations import Relation
+from kb.schemas import Kind
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+M = TypeVar("M", bound=BaseModel)
 
 app = typer.Typer(
     help="ML glossary knowledge base. Settings come from KB_* environment variables.",
@@ -54,17 +78,24 @@ def _validated(root: Path) -> Glossary:
 
 
 @contextmanager
-def _database() -> Iterator[Engine]:
-    url = Settings().database_url
+def _database_errors(url: str) -> Iterator[None]:
+    """Database errors (and a URL of an unsupported database) as one line and exit 1."""
     try:
-        engine = make_engine(url)
-        create_schema(engine)
-        yield engine
+        yield
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise _fail(f"database error ({url}): {reason}") from None
     except ValueError as exc:
         raise _fail(str(exc)) from None
+
+
+@contextmanager
+def _database() -> Iterator[Engine]:
+    url = Settings().database_url
+    with _database_errors(url):
+        engine = make_engine(url)
+        create_schema(engine)
+        yield engine
 
 
 @app.command()
@@ -91,39 +122,240 @@ def load(path: DataPath = None) -> None:
     )
 
 
+# --- looking things up: through a server (--url) or the API run in this process -------------
+
+LOCAL_ROOT = "http://kb.local"
+"""The root URL of the API run in this process (never resolved: requests go to the app)."""
+
+Url = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="KB_URL",
+        help="Ask the server at this root URL (e.g. http://127.0.0.1:8000) instead of the "
+        "local database (KB_DATABASE_URL).",
+        show_default=False,
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer, for scripts.")]
+TermName = Annotated[str, typer.Argument(help="A slug, name or alias, any case.")]
+
+
+@asynccontextmanager
+async def _local_app(*, demos: bool) -> "AsyncIterator[FastAPI]":
+    """The API app on the local database, ready to serve, without loading any data.
+
+    Only ``demos`` starts the demo runner (its fork server takes a second or two); lookups
+    need just what the read routes use: the engine and the response cache.
+    """
+    from kb.app import create_app  # imported here: --url and the file commands do without it
+
+    settings = Settings(data_dir=None)
+    app = create_app(settings)
+    async with AsyncExitStack() as stack:
+        with _database_errors(settings.database_url):
+            if demos:
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            else:
+                engine = make_engine(settings.database_url)
+                stack.callback(engine.dispose)
+                create_schema(engine)
+                app.state.engine = engine
+                app.state.cache = ResponseCache(engine, ttl=settings.cache_ttl, max_entries=0)
+        yield app
+
+
+@asynccontextmanager
+async def _client(url: str | None, *, demos: bool) -> AsyncIterator[AsyncKBClient]:
+    if url is not None:
+        try:
+            remote = AsyncKBClient(url)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        async with remote:
+            yield remote
+        return
+    async with _local_app(demos=demos) as api:
+        # A 500 stays an answer (the app has logged the error) rather than an exception here.
+        transport = httpx.ASGITransport(api, raise_app_exceptions=False)
+        local = AsyncKBClient(LOCAL_ROOT, transport=transport, retry=NO_RETRIES, etag_cache=False)
+        async with local:
+            yield local
+
+
+def _sentence(detail: str) -> str:
+    """The first sentence of an API error, to go on after ``kb: ``."""
+    first = detail.split(". ", 1)[0].rstrip(".")
+    return first[:1].lower() + first[1:]
+
+
+def _ask(url: str | None, ask: Callable[[AsyncKBClient], Awaitable[M]], demos: bool = False) -> M:
+    """What ``ask`` gets from the API; an error answer is a message and exit 1."""
+
+    async def main() -> M:
+        async with _client(url, demos=demos) as client:
+            return await ask(client)
+
+    try:
+        return asyncio.run(main())
+    except NotFound as exc:
+        hint = f"; did you mean: {', '.join(exc.suggestions)}?" if exc.suggestions else ""
+        raise _fail(_sentence(exc.detail) + hint) from None
+    except ValidationError as exc:
+        for error in exc.errors[:-1]:
+            typer.secho(f"kb: {_where(error.loc)}{error.msg}", err=True, fg=typer.colors.RED)
+        last = exc.errors[-1] if exc.errors else None
+        raise _fail(exc.detail if last is None else f"{_where(last.loc)}{last.msg}") from None
+    except KBError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _where(loc: list[str | int]) -> str:
+    """``["query", "depth"]`` as ``depth: ``; the part of the request is left out."""
+    names = [str(part) for part in loc[1:]]
+    return f"{'.'.join(names)}: " if names else ""
+
+
+def _width() -> int:
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _emit(answer: M, as_json: bool, render: Callable[[M, int], str]) -> None:
+    if as_json:
+        typer.echo(answer.model_dump_json(indent=2))
+    else:
+        typer.echo(render(answer, _width()), nl=False)
+
+
 @app.command()
-def show(slug: Annotated[str, typer.Argument(help="A slug, name or alias, any case.")]) -> None:
-    """Print a term from the local database."""
-    with _database() as engine, Session(engine) as session:
-        term = repository.find_term(session, slug)
-        if term is None:
-            close = repository.closest_slugs(session, slug)
-            hint = f"; did you mean: {', '.join(close)}?" if close else ""
-            raise _fail(f"no term is called {slug!r}{hint}")
-        typer.echo(render_term(repository.term_detail(session, term)))
+def show(slug: TermName, url: Url = None, as_json: Json = False) -> None:
+    """Print a term with its related terms and references."""
+    term = _ask(url, lambda kb: kb.term(slug))
+    _emit(term, as_json, lambda t, width: terminal.render_term(t, min(width, 88)))
 
 
-def render_term(term: TermDetail, width: int = 88) -> str:
-    """A term as readable terminal text."""
-    wrap = textwrap.TextWrapper(width=width)
-    lines = [typer.style(term.name, bold=True)]
-    if term.aliases:
-        lines.append(f"also: {', '.join(term.aliases)}")
-    lines += [f"{term.category.name} · {term.kind} · {term.slug}", "", *wrap.wrap(term.summary), ""]
-    for paragraph in term.body.split("\n\n"):
-        keep = paragraph.startswith(("$$", "#", "-", "|", "```", "    "))
-        lines += [paragraph] if keep else wrap.wrap(paragraph)
-        lines.append("")
-    if term.related:
-        lines.append(typer.style("Related", bold=True))
-        lines += [f"  {r.relation.value:<15} {r.name} ({r.slug})" for r in term.related]
-        lines.append("")
-    if term.references:
-        lines.append(typer.style("References", bold=True))
-        for ref in term.references:
-            lines.append(f"  {', '.join(ref.authors)} ({ref.year}). {ref.title}. {ref.venue}.")
-            lines.append(f"    {ref.url}")
-    return "\n".join(lines).rstrip() + "\n"
+@app.command()
+def search(
+    words: Annotated[list[str], typer.Argument(help="What to look for.", show_default=False)],
+    category: Annotated[str | None, typer.Option(help="Only this category (its slug).")] = None,
+    kind: Annotated[Kind | None, typer.Option(help="Only concepts or only algorithms.")] = None,
+    limit: Annotated[int, typer.Option(help="Results to show.")] = 20,
+    offset: Annotated[int, typer.Option(help="Results to skip.")] = 0,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Search names, aliases, summaries and bodies; print the best matches as a table."""
+    query = " ".join(words)
+    page = _ask(
+        url,
+        lambda kb: kb.search(query, category=category, kind=kind, limit=limit, offset=offset),
+    )
+    _emit(page, as_json, terminal.render_search)
+
+
+@app.command()
+def related(
+    slug: TermName,
+    depth: Annotated[int, typer.Option(help="How many links away to go (1 to 3).")] = 1,
+    relation: Annotated[
+        Relation | None, typer.Option(help="Follow only links of this type.", show_default=False)
+    ] = None,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Print the terms around a term, nearest first, with the links that reach them."""
+    found = _ask(url, lambda kb: kb.related(slug, depth=depth, relation=relation))
+    _emit(found, as_json, terminal.render_related)
+
+
+def _depth(schema: dict[str, Any]) -> int:
+    """0 for a scalar parameter, 1 for a list, 2 for a matrix (from its JSON Schema)."""
+    if "anyOf" in schema:
+        return max(_depth(option) for option in schema["anyOf"])
+    if schema.get("type") == "array":
+        return 1 + _depth(schema.get("items", {}))
+    return 0
+
+
+def _value(text: str, depth: int) -> Any:
+    """A parameter value: JSON if it is JSON (``200``, ``1e-3``, ``true``, ``[[1, 0]]``), else
+    the text; a list's items are split at ``,`` and a matrix's rows at ``;``."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    if depth == 0 or value is None or isinstance(value, list):
+        return value
+    separator = ";" if depth > 1 else ","
+    return [_value(part, depth - 1) for part in text.split(separator) if part.strip()]
+
+
+def _pairs(texts: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for text in texts:
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip():
+            raise typer.BadParameter(f"{text!r} is not NAME=VALUE", param_hint="'--param'")
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def _params(pairs: list[tuple[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
+    """The demo's parameters from ``NAME=VALUE`` pairs, read by their JSON Schema."""
+    fields = schema.get("properties", {})
+    return {name: _value(text, _depth(fields.get(name, {}))) for name, text in pairs}
+
+
+@app.command()
+def demo(
+    slug: TermName,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="NAME=VALUE",
+            help="A parameter, repeatable: steps=200, optimizers=adam,sgd, queries='1,0;0,1'. "
+            "`GET /api/v1/terms/SLUG/demo` lists them.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the run (default 0).")] = None,
+    plot: Annotated[
+        bool | None,
+        typer.Option(
+            "--plot/--no-plot",
+            help="Draw a curve of the run as text (default: when writing to a terminal).",
+            show_default=False,
+        ),
+    ] = None,
+    series: Annotated[
+        str | None,
+        typer.Option(help="Which curves to draw, e.g. loss (default: a loss, else the first)."),
+    ] = None,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Run a term's demo and print its metrics (and, in a terminal, a plot of its curve)."""
+    pairs = _pairs([*(param or []), *([] if seed is None else [f"seed={seed}"])])
+
+    async def run_it(kb: AsyncKBClient) -> DemoRun:
+        described = await kb.demo(slug)
+        return await kb.run_demo(described.term, **_params(pairs, described.parameters))
+
+    run = _ask(url, run_it, demos=True)
+    if as_json:
+        typer.echo(run.model_dump_json(indent=2))
+        return
+    curves = None
+    if plot or (plot is None and sys.stdout.isatty()):
+        try:
+            curves = terminal.pick_curves(run.series, series)
+        except KeyError as exc:
+            if series is not None:
+                there = ", ".join(exc.args[1]) or "none"
+                raise _fail(f"no curves called {series!r}; there are: {there}") from None
+    typer.echo(terminal.render_run(run, _width(), curves), nl=False)
 
 
 @app.command()

@@ -1,0 +1,61 @@
+"""A real server for tests that need one: ``kb serve`` (uvicorn) on a free port."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(data_dir: Path, database_url: str, timeout_s: float = 60) -> Iterator[str]:
+    """``kb serve`` on ``data_dir`` until the block ends; yields its root URL."""
+    port = free_port()
+    env = {**os.environ, "KB_DATA_DIR": str(data_dir), "KB_DATABASE_URL": database_url}
+    env.pop("KB_URL", None)
+    root = f"http://127.0.0.1:{port}"
+    # A file, not a pipe: a pipe nobody reads fills up with access logs and blocks the server.
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "kb", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_up(root, server, log, timeout_s)
+            yield root
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def _wait_until_up(
+    root: str, server: "subprocess.Popen[bytes]", log: IO[bytes], timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{root}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None:
+            log.seek(0)
+            raise AssertionError(log.read().decode(errors="replace"))
+        assert time.monotonic() < deadline, f"the server did not come up in {timeout_s} s"
+        time.sleep(0.2)
