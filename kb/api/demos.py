@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from kb import repository
 from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound, Responses
-from kb.api.responses import send
+from kb.api.responses import client_has, send
 from kb.api.terms import SlugOrAlias, find_or_404
 from kb.content import lookup_key
 from kb.demos import registry, sources
@@ -315,13 +315,6 @@ async def run_demo(request: Request, slug: SlugOrAlias) -> Response:
     return Response(body, media_type="application/json")
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if if_none_match is None:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in tags or etag in tags
-
-
 @router.get(
     "/terms/{slug}/demo/plot.svg",
     # A plain Response: the plot is documented below as SVG, the errors stay JSON.
@@ -345,7 +338,7 @@ async def demo_plot(request: Request, slug: SlugOrAlias) -> Response:
     fingerprint = f"{sources.fingerprint()}:{demo.slug}:{params.model_dump_json()}"
     etag = f'"{hashlib.blake2b(fingerprint.encode(), digest_size=12).hexdigest()}"'
     headers = {"ETag": etag, "Cache-Control": _PLOT_CACHE_CONTROL}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if client_has(request, etag):
         return Response(status_code=304, headers=headers)
     try:
         outcome = await _outcome(request, demo, params, plot=True)

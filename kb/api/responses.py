@@ -8,7 +8,9 @@ from kb.cache import Rendered
 _CACHE_CONTROL = "no-cache"
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def client_has(request: Request, etag: str) -> bool:
+    """Whether the request's If-None-Match names ``etag`` (weak or strong) or is ``*``."""
+    if_none_match = request.headers.get("if-none-match")
     if if_none_match is None:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
@@ -18,6 +20,6 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 def send(request: Request, rendered: Rendered) -> Response:
     """The response for ``rendered``: 304 if the client already holds this version."""
     headers = {"ETag": rendered.etag, "Cache-Control": _CACHE_CONTROL}
-    if _matches(request.headers.get("if-none-match"), rendered.etag):
+    if client_has(request, rendered.etag):
         return Response(status_code=304, headers=headers)
     return Response(rendered.body, media_type="application/json", headers=headers)
