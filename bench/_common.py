@@ -7,6 +7,7 @@
   other work on the machine hits every side alike; :class:`Spread` summarises the repeats.
 * :func:`machine_line`, :func:`environment_lines` and :func:`append_results` write the report
   header (machine, versions, BLAS kernel, threads, date) and append it to ``bench/RESULTS.md``.
+* :func:`free_port` and :func:`start_uvicorn` serve an app on loopback for the HTTP benchmarks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import datetime
 import gc
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -121,6 +126,35 @@ def environment_lines(title: str, packages: Iterable[str], threads: int) -> list
         f"- BLAS / OpenMP: {blas_description()}",
         f"- environment: {blas_env}",
     ]
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_uvicorn(
+    app: list[str], env: dict[str, str], port: int, ready_path: str, timeout: float = 120
+) -> subprocess.Popen[bytes]:
+    """uvicorn serving ``app`` (its command-line arguments) with one worker and no access log,
+    returned once ``ready_path`` answers 2xx."""
+    command = [sys.executable, "-m", "uvicorn", *app, "--port", str(port)]
+    command += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+    server = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).raise_for_status()
+            return server
+        except httpx.HTTPError:
+            if server.poll() is not None:
+                raise SystemExit(f"server {app} exited with {server.returncode}") from None
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"server {app} did not start in {timeout:.0f} s")
 
 
 def append_results(report: str) -> None:

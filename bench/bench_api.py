@@ -11,47 +11,20 @@ bench/RESULTS.md with the machine, the versions and the date.
 import argparse
 import datetime
 import json
-import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from importlib.metadata import version
 from pathlib import Path
 
 import httpx
-from _common import append_results, machine_line
+from _common import append_results, free_port, machine_line, start_uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/api/v1/terms/adam-optimizer"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", *args, "--port", str(port)]
-    command += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
-    server = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}{PATH}", timeout=1)
-            return server
-        except httpx.TransportError:
-            if server.poll() is not None:
-                raise SystemExit(f"server {args} exited with {server.returncode}") from None
-            time.sleep(0.2)
-    raise SystemExit(f"server {args} did not start")
 
 
 def wrk(port: int, seconds: int, connections: int) -> float:
@@ -85,11 +58,13 @@ def main() -> None:
             "KB_DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
         }
         kb_port, bare_port = free_port(), free_port()
-        kb = start(["kb.app:create_app", "--factory"], kb_env, kb_port)
+        kb = start_uvicorn(["kb.app:create_app", "--factory"], kb_env, kb_port, PATH)
         payload = Path(tmp) / "payload.json"
         payload.write_text(httpx.get(f"http://127.0.0.1:{kb_port}{PATH}").text)
         bare_env = {"BENCH_PAYLOAD": str(payload)}
-        bare = start(["bare_app:app", "--app-dir", str(ROOT / "bench")], bare_env, bare_port)
+        bare = start_uvicorn(
+            ["bare_app:app", "--app-dir", str(ROOT / "bench")], bare_env, bare_port, PATH
+        )
         try:
             size = len(payload.read_bytes())
             assert json.loads(httpx.get(f"http://127.0.0.1:{bare_port}{PATH}").text) == (

@@ -17,10 +17,8 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,40 +27,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 import httpx
+from _common import append_results, free_port, machine_line, start_uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 READ = "/api/v1/terms/adam-optimizer"
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", "kb.app:create_app", "--factory"]
-    command += ["--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    server = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}{READ}", timeout=1).raise_for_status()
-            return server
-        except httpx.HTTPError:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited with {server.returncode}") from None
-            time.sleep(0.2)
-    raise SystemExit("the server did not start")
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def wrk_latency(port: int, seconds: int, connections: int) -> dict[str, float]:
@@ -152,7 +121,7 @@ def main() -> None:
             "KB_DEMO_CONCURRENCY": str(concurrency),
         }
         port = free_port()
-        server = start(env, port)
+        server = start_uvicorn(["kb.app:create_app", "--factory"], env, port, READ)
         base = f"http://127.0.0.1:{port}"
         try:
             catalogue = httpx.get(f"{base}/api/v1/demos").json()["items"]
@@ -183,8 +152,7 @@ def main() -> None:
         [
             f"## Read latency under demo load, {datetime.date.today().isoformat()}",
             "",
-            f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
-            f"{platform.release()}",
+            machine_line(),
             f"- versions: Python {platform.python_version()}, fastapi {version('fastapi')}, "
             f"starlette {version('starlette')}, uvicorn {version('uvicorn')}, "
             f"numpy {version('numpy')}, matplotlib {version('matplotlib')}",
@@ -214,8 +182,7 @@ def main() -> None:
     )
     print(report)
     if not options.no_write:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as results:
-            results.write(report + "\n")
+        append_results(report)
 
 
 if __name__ == "__main__":

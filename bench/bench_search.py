@@ -15,6 +15,7 @@ import datetime
 import os
 import platform
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import append_results, machine_line
 from synthetic import content_words, synthetic_glossary
 
 from kb import loader
@@ -145,8 +147,8 @@ def main() -> None:
     lines = [
         f"## Search at scale, {datetime.date.today().isoformat()}",
         "",
-        f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, SQLite {__import__('sqlite3').sqlite_version}, "
+        machine_line(),
+        f"- versions: Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"sqlalchemy {version('sqlalchemy')}, fastapi {version('fastapi')}",
         f"- {options.queries} queries per size, a fixed mix of full names, aliases, 3-5 letter "
         "prefixes, one-transposition typos and word pairs from bodies; through the ASGI app in "
@@ -165,8 +167,7 @@ def main() -> None:
     report = "\n".join(lines) + "\n"
     print(report)
     if not options.no_write:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as results:
-            results.write(report + "\n")
+        append_results(report)
 
 
 if __name__ == "__main__":
