@@ -43,6 +43,7 @@ few more passes over each (cache-resident) block than torch's kernels do over th
 4 for SGD with momentum (torch: 3), 9 for RMSprop (5), 12 for Adam (7, or 1 for the fused path).
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -63,7 +64,7 @@ def _check_non_negative(value: float, message: str) -> None:
         raise ValueError(f"{message}: {value}")
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Shared machinery: argument checks, per-parameter state, blocked in-place updates."""
 
     hyperparameter_names: ClassVar[tuple[str, ...]]
@@ -89,17 +90,18 @@ class Optimizer:
 
     # -- hooks for subclasses ------------------------------------------------------------------
 
+    @abstractmethod
     def _validate(self) -> None:
         """Raise ValueError naming the argument if a hyperparameter is out of range."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _buffer_names(self) -> tuple[str, ...]:
         """Names of the state buffers the current hyperparameters need."""
-        raise NotImplementedError
 
     def _initial_buffer(self, name: str, p: FloatArray) -> FloatArray:
         return np.zeros(p.shape, dtype=p.dtype)
 
+    @abstractmethod
     def _update(
         self,
         p: FloatArray,
@@ -109,7 +111,6 @@ class Optimizer:
         step: int,
     ) -> None:
         """Update one block in place; all arrays are 1-D views of the same length."""
-        raise NotImplementedError
 
     # -- public API ----------------------------------------------------------------------------
 
