@@ -234,7 +234,6 @@ def full_text(
             f" JOIN category c ON c.id = t.category_id WHERE term_fts MATCH :query{where}"
         )
         score = f"-bm25(term_fts, {', '.join(str(w) for w in _BM25_WEIGHTS)})"
-    total = session.execute(text(f"SELECT count(*){matching}"), params).scalar_one()
     ranked = session.execute(
         text(
             f"SELECT t.id, {score} AS score{matching}"
@@ -242,6 +241,10 @@ def full_text(
         ),
         params,
     ).all()
+    if offset == 0 and len(ranked) < limit:  # a first page that is not full holds them all
+        total = len(ranked)
+    else:
+        total = session.execute(text(f"SELECT count(*){matching}"), params).scalar_one()
     return _hits(session, [(row[0], float(row[1])) for row in ranked], words), total
 
 
