@@ -1,6 +1,5 @@
 """Queries over the glossary tables: the one place that speaks SQL."""
 
-import difflib
 from collections.abc import Sequence
 
 from sqlalchemy import delete, func, text
@@ -89,12 +88,7 @@ def find_term(session: Session, name: str) -> Term | None:
 
 def closest_slugs(session: Session, name: str, limit: int = 5) -> list[str]:
     """Slugs of the terms whose slug, name or alias is most like ``name``, best first."""
-    rows = session.exec(
-        select(LookupKey.key, Term.slug).join(Term, col(Term.id) == col(LookupKey.term_id))
-    ).all()
-    slug_of = dict(rows)
-    matches = difflib.get_close_matches(lookup_key(name), slug_of, n=limit * 3, cutoff=0.5)
-    return list(dict.fromkeys(slug_of[m] for m in matches))[:limit]
+    return [slug for _, slug, _ in search.closest(session, name, data_version(session), limit)]
 
 
 def _summary(term: Term, category_slug: str) -> TermSummary:
