@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import Connection, text
 from sqlmodel import Session
 
-from kb.content import lookup_key
+from kb.rules import lookup_key
 
 # Weights per column: name, aliases, summary, body.
 _BM25_WEIGHTS = (10.0, 8.0, 3.0, 1.0)
@@ -58,40 +58,6 @@ def _is_postgres(session: Session | Connection) -> bool:
 
 
 # --- schema and index ------------------------------------------------------------------------
-
-
-def create_search_schema(connection: Connection) -> None:
-    """The backend's search structures, next to the tables of ``kb.models``."""
-    if _is_postgres(connection):
-        connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
-        connection.execute(
-            text(
-                "CREATE TABLE IF NOT EXISTS term_search ("
-                " term_id INTEGER PRIMARY KEY REFERENCES term(id) ON DELETE CASCADE,"
-                " document TSVECTOR NOT NULL,"  # everything: what a query must match
-                " head TSVECTOR NOT NULL)"  # name, aliases, summary: what ranks a match
-            )
-        )
-        for statement in (
-            "CREATE INDEX IF NOT EXISTS ix_term_search_document"
-            " ON term_search USING GIN (document)",
-            "CREATE INDEX IF NOT EXISTS ix_term_sort_name_trgm"
-            " ON term USING GIN (sort_name public.gin_trgm_ops)",
-            # Byte-wise order makes a prefix a contiguous key range whatever the locale.
-            'CREATE INDEX IF NOT EXISTS ix_lookup_key_prefix ON lookup_key (key COLLATE "C")',
-        ):
-            connection.execute(text(statement))
-    else:
-        # No prefix index: prefixes are matched only in names and aliases (see _fts5_query),
-        # where a scan of the term range is as fast, and at 20k terms a prefix='3' index
-        # doubled the build (2.7 s -> 5.4 s) while making those queries no faster (0.3-0.9 ms
-        # without it, 0.6-1.8 ms with it). Type-ahead (/suggest) uses the lookup-key B-tree.
-        connection.execute(
-            text(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS term_fts USING fts5("
-                "name, aliases, summary, body, tokenize='porter unicode61 remove_diacritics 2')"
-            )
-        )
 
 
 def clear_index(session: Session) -> None:
