@@ -6,12 +6,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kb import loader
-from kb.api import categories, demos, errors, graph, health, search, terms
+from kb.api import categories, demos, errors, graph, health, search, terms, writes
 from kb.cache import ResponseCache
 from kb.config import Settings, get_settings
 from kb.db import make_engine, migrate
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
+from kb.watch import watch
 
 DESCRIPTION = """A machine-learning glossary: structured, linked terms with formulas and
 primary references. Look a term up by slug, name or alias (`/api/v1/terms/BN`), walk its typed
@@ -29,8 +30,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.data_dir is not None:
             loader.sync(engine, settings.data_dir)
         app.state.engine = engine
+        change_watch = watch(engine)
         app.state.cache = ResponseCache(
-            engine, ttl=settings.cache_ttl, max_entries=settings.cache_size
+            engine, ttl=settings.cache_ttl, max_entries=settings.cache_size, watch=change_watch
         )
         app.state.demo_runner = Runner(
             timeout_s=settings.demo_timeout_s,
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.demo_runner.stop()
+            if change_watch is not None:
+                change_watch.close()
             engine.dispose()
 
     app = FastAPI(
@@ -51,7 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.api_keys = settings.api_keys
     errors.install(app)
+    writes.install(app)
     for module in (terms, categories, search, graph, demos, health):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -2,8 +2,10 @@
 
 Term records change only when content is loaded or written, and each of those changes the
 data version stored in the database. So a response can be served from memory, without a
-database round trip, for as long as the version is unchanged; the version itself is re-read at
-most once every ``ttl`` seconds (writes made through this process invalidate at once).
+database round trip, for as long as the version is unchanged. The version is re-read when a
+``kb.watch`` says another process may have changed the database (checked on every request,
+without a round trip), and at least every ``ttl`` seconds; writes made through this process
+invalidate at once.
 """
 
 import hashlib
@@ -18,6 +20,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from kb import repository
+from kb.watch import Watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +32,21 @@ class Rendered:
 
     @classmethod
     def of(cls, model: BaseModel) -> "Rendered":
+        """The body and its tag. A record with a ``version`` (a term, a category) has it at
+        the front of the tag, so that a write's If-Match names the version it is based on;
+        the hash after it changes with everything else the body shows (related terms, say)."""
         body = model.model_dump_json().encode()
-        return cls(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
+        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+        version = getattr(model, "version", None)
+        return cls(body, f'"{version}-{digest}"' if isinstance(version, int) else f'"{digest}"')
 
 
 class ResponseCache:
-    def __init__(self, engine: Engine, *, ttl: float, max_entries: int) -> None:
+    def __init__(
+        self, engine: Engine, *, ttl: float, max_entries: int, watch: Watch | None = None
+    ) -> None:
         self._engine = engine
+        self._watch = watch
         self._ttl = ttl
         self._max_entries = max_entries
         self._entries: OrderedDict[Hashable, Rendered] = OrderedDict()
@@ -73,7 +84,8 @@ class ResponseCache:
 
     async def _revalidate(self) -> None:
         now = time.monotonic()
-        if now - self._checked_at < self._ttl:
+        changed = self._watch is not None and self._watch.changed()
+        if not changed and now - self._checked_at < self._ttl:
             return
         self._checked_at = now
         version = await run_in_threadpool(self._read_version)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from kb import loader, terminal
+from kb.auth import new_key
 from kb.cache import ResponseCache
 from kb.client import (
     NO_RETRIES,
@@ -145,6 +146,30 @@ def migrate_command(
         typer.echo(f"database schema already at revision {after}")
     else:
         typer.echo(f"database schema upgraded from revision {before or 'none'} to {after}")
+
+
+keys = typer.Typer(help="API keys for writes (KB_API_KEYS).", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("new")
+def new_key_command(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for, e.g. 'alice'.")],
+) -> None:
+    """Print a fresh random API key and the KB_API_KEYS entry that lets it write.
+
+    The server keeps only the key's SHA-256 digest: hand the key to its user and forget it.
+    """
+    if not name.strip() or len(name) > 80:
+        raise _fail("the key name must be 1 to 80 characters")
+    key, digest = new_key()
+    existing = dict(Settings().api_keys)
+    if name in existing:
+        typer.secho(f"note: KB_API_KEYS already has a key named {name!r}", err=True)
+    existing[name] = digest
+    typer.echo(f"key:         {key}")
+    typer.echo(f"entry:       {json.dumps({name: digest})}")
+    typer.echo(f"KB_API_KEYS='{json.dumps(existing)}'")
 
 
 # --- looking things up: through a server (--url) or the API run in this process -------------

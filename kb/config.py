@@ -1,10 +1,11 @@
 """Settings, read from the environment with the ``KB_`` prefix (or passed to ``create_app``)."""
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +47,25 @@ class Settings(BaseSettings):
         ge=64,
         description="Heap a demo worker may allocate beyond what it starts with, in MiB.",
     )
+
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object: API key name -> SHA-256 hex digest of the key (`kb keys new`)."
+        " Writes need one of these keys; without any, the API is read-only.",
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _digests(cls, keys: dict[str, str]) -> dict[str, str]:
+        for name, digest in keys.items():
+            if not name.strip() or len(name) > 80:
+                raise ValueError(f"key name {name!r} must be 1 to 80 characters")
+            if re.fullmatch(r"[0-9a-f]{64}", digest) is None:
+                raise ValueError(
+                    f"the entry for {name!r} must be the key's SHA-256 digest in lowercase hex"
+                    " (64 characters), not the key itself: `kb keys new` prints it"
+                )
+        return keys
 
 
 @lru_cache

@@ -5,7 +5,7 @@ known, the field and what is wrong, so one ``kb check`` run shows everything to 
 """
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from kb import rules
 from kb.relations import Relation, canonical_link
-from kb.rules import Loc, lookup_key
+from kb.rules import Loc, format_loc, lookup_key
 from kb.schemas import CategoryIn, TermIn
 
 CATEGORIES_FILE = "categories.yaml"
@@ -74,13 +74,6 @@ class _Source:
         return None
 
 
-def format_loc(loc: Iterable[str | int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
 def _index_lines(node: yaml.Node, offset: int, loc: Loc, out: dict[Loc, int]) -> None:
     out.setdefault(loc, node.start_mark.line + offset)
     if isinstance(node, yaml.MappingNode):
@@ -128,11 +121,7 @@ def _validation_problems(source: _Source, exc: ValidationError, prefix: Loc = ()
     problems = []
     for error in exc.errors():
         loc = (*prefix, *error["loc"])
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling against the data format)"
-        elif error["type"] == "missing":
-            message = "required field is missing"
+        message = rules.validation_message(error)
         problems.append(Problem(source.path, source.line_of(loc), format_loc(loc), message))
     return problems
 
@@ -237,11 +226,10 @@ def _cross_checks(
             if other != f.term.slug:
                 report(f, ("aliases", i), rules.taken(alias, other))
 
-    known_categories = sorted(category_slugs)
     links: dict[tuple[str, str], tuple[StoredLink, _TermFile]] = {}
     for f in files:
         if f.term.category not in category_slugs:
-            report(f, ("category",), rules.unknown_category(f.term.category, known_categories))
+            report(f, ("category",), rules.unknown_category(f.term.category, category_slugs))
         demo = rules.demo_problem(f.term)
         if demo is not None:
             report(f, *demo)

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from kb import repository
 from kb.models import Term, TermRevision
-from kb.schemas import TermIn
+from kb.schemas import FieldChange, Revision, TermHistory, TermIn, TermVersion
 
 Record = dict[str, Any]
 
@@ -107,3 +108,76 @@ def record_load(session: Session, terms: list[TermIn]) -> dict[str, Stamp]:
                 )
             )
     return stamps
+
+
+def _revisions(session: Session, slug: str) -> list[TermRevision]:
+    return list(
+        session.exec(
+            select(TermRevision)
+            .where(TermRevision.slug == slug)
+            .order_by(col(TermRevision.version))
+        ).all()
+    )
+
+
+def _as_loaded(session: Session, term: Term) -> TermRevision:
+    """The one version of a term nobody has edited: its loaded record."""
+    return TermRevision(
+        slug=term.slug,
+        version=term.version,
+        at=repository.loaded_at(session) or datetime.now(UTC),
+        actor="load",
+        action="load",
+        record=record_of(repository.term_source(session, term)),
+    )
+
+
+def revisions_of(session: Session, slug: str, term: Term | None) -> list[TermRevision]:
+    """Every version of ``slug`` on record, oldest first ([]: no such term, ever)."""
+    revisions = _revisions(session, slug)
+    if not revisions and term is not None:
+        return [_as_loaded(session, term)]
+    return revisions
+
+
+def term_history(slug: str, revisions: list[TermRevision]) -> TermHistory:
+    items = []
+    before: Record | None = None
+    for revision in revisions:
+        items.append(
+            Revision(
+                version=revision.version,
+                at=_utc(revision.at),
+                actor=revision.actor,
+                action=revision.action,
+                changes=_changes(before, revision.record),
+            )
+        )
+        before = revision.record
+    return TermHistory(slug=slug, items=items[::-1])
+
+
+def _changes(before: Record | None, after: Record | None) -> list[FieldChange]:
+    """The fields that differ, in the order of the data format."""
+    old, new = before or {}, after or {}
+    return [
+        FieldChange(field=name, before=old.get(name), after=new.get(name))
+        for name in TermIn.model_fields
+        if old.get(name) != new.get(name)
+    ]
+
+
+def term_version(revision: TermRevision) -> TermVersion:
+    return TermVersion(
+        slug=revision.slug,
+        version=revision.version,
+        at=_utc(revision.at),
+        actor=revision.actor,
+        action=revision.action,
+        record=None if revision.record is None else TermIn.model_validate(revision.record),
+    )
+
+
+def _utc(at: datetime) -> datetime:
+    """SQLite hands back the UTC times it stores without their zone."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

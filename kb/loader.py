@@ -6,6 +6,7 @@ Edits made over the API since the last load are never overwritten silently: ``sy
 start-up path) refuses, and ``kb load`` is the explicit way to replace them with the files.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from kb.content import Glossary, data_version, read_glossary
 from kb.db import WRITE_LOCK
 from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Reference, Term
 from kb.rules import lookup_key
+from kb.schemas import TermIn
 
 
 class UnexportedEdits(Exception):
@@ -76,7 +78,13 @@ def _insert(session: Session, glossary: Glossary, versions: dict[str, history.St
         }
         for i, c in enumerate(glossary.categories, start=1)
     ]
-    terms, keys, aliases, references, entries = [], [], [], [], []
+    terms = []
+    parts: dict[type[SQLModel], list[dict[str, Any]]] = {
+        LookupKey: [],
+        Alias: [],
+        Reference: [],
+        LinkEntry: [],
+    }
     for t in glossary.terms:
         term_id = term_ids[t.slug]
         terms.append(
@@ -95,28 +103,8 @@ def _insert(session: Session, glossary: Glossary, versions: dict[str, history.St
                 "digest": versions[t.slug].digest,
             }
         )
-        # The name labels a key it shares with the slug ('ReLU' rather than 'relu').
-        labels = {lookup_key(t.slug): (t.slug, "slug")}
-        labels |= {lookup_key(a): (a, "alias") for a in t.aliases}
-        labels[lookup_key(t.name)] = (t.name, "name")
-        keys += [
-            {"key": key, "term_id": term_id, "label": label, "source": source}
-            for key, (label, source) in labels.items()
-        ]
-        aliases += [{"term_id": term_id, "position": i, "name": a} for i, a in enumerate(t.aliases)]
-        references += [
-            {"term_id": term_id, "position": i, **r.model_dump()}
-            for i, r in enumerate(t.references)
-        ]
-        entries += [
-            {
-                "term_id": term_id,
-                "position": i,
-                "target_id": term_ids[link.term],
-                "relation": link.relation.value,
-            }
-            for i, link in enumerate(t.related)
-        ]
+        for model, rows in term_parts(t, term_id, term_ids).items():
+            parts[model] += rows
     links = [
         {
             "source_id": term_ids[link.source],
@@ -128,13 +116,41 @@ def _insert(session: Session, glossary: Glossary, versions: dict[str, history.St
     tables: list[tuple[type[SQLModel], list[dict[str, Any]]]] = [
         (Category, categories),
         (Term, terms),
-        (LookupKey, keys),
-        (Alias, aliases),
-        (Reference, references),
+        *parts.items(),
         (Link, links),
-        (LinkEntry, entries),
     ]
     for model, rows in tables:
         if rows:
             session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
     repository.restart_id_sequences(session)
+
+
+def term_parts(
+    term: TermIn, term_id: int, ids: Mapping[str, int]
+) -> dict[type[SQLModel], list[dict[str, Any]]]:
+    """The rows that hang off a term: the keys it is looked up by, its aliases, references and
+    related list (``ids``: the ids of the terms that list names)."""
+    # The name labels a key it shares with the slug ('ReLU' rather than 'relu').
+    labels = {lookup_key(term.slug): (term.slug, "slug")}
+    labels |= {lookup_key(a): (a, "alias") for a in term.aliases}
+    labels[lookup_key(term.name)] = (term.name, "name")
+    return {
+        LookupKey: [
+            {"key": key, "term_id": term_id, "label": label, "source": source}
+            for key, (label, source) in labels.items()
+        ],
+        Alias: [{"term_id": term_id, "position": i, "name": a} for i, a in enumerate(term.aliases)],
+        Reference: [
+            {"term_id": term_id, "position": i, **r.model_dump()}
+            for i, r in enumerate(term.references)
+        ],
+        LinkEntry: [
+            {
+                "term_id": term_id,
+                "position": i,
+                "target_id": ids[link.term],
+                "relation": link.relation.value,
+            }
+            for i, link in enumerate(term.related)
+        ],
+    }

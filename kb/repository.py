@@ -16,13 +16,16 @@ from kb.schemas import (
     CategoryRef,
     CategorySummary,
     DemoLink,
+    LinkIn,
     ReferenceModel,
     RelatedTerm,
     TermDetail,
+    TermIn,
     TermLinks,
     TermPage,
     TermSummary,
 )
+from kb.watch import CHANNEL
 
 DATA_VERSION = "data_version"
 LOADED_FILES = "loaded_files"
@@ -69,8 +72,12 @@ def _set_meta(session: Session, key: str, value: str) -> None:
 
 
 def set_data_version(session: Session, version: str, *, loaded: bool = False) -> None:
-    """Record that the content changed; ``loaded``: to that of files with this version."""
+    """Record that the content changed; ``loaded``: to that of files with this version.
+
+    On PostgreSQL, the other processes' caches hear of it at commit (``kb.watch``)."""
     _set_meta(session, DATA_VERSION, version)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
     if loaded:
         _set_meta(session, LOADED_FILES, version)
         _set_meta(session, LOADED_AT, datetime.now(UTC).isoformat())
@@ -193,6 +200,7 @@ def term_detail(session: Session, term: Term) -> TermDetail:
     demo_href = f"{href}/demo" if term.demo else None
     return TermDetail(
         slug=term.slug,
+        version=term.version,
         name=term.name,
         aliases=list(aliases),
         summary=term.summary,
@@ -218,6 +226,40 @@ def _reference(row: Reference) -> ReferenceModel:
     )
 
 
+def term_source(session: Session, term: Term) -> TermIn:
+    """The term as its data file gives it: front matter and body, its own related list."""
+    assert term.id is not None
+    category = session.get_one(Category, term.category_id)
+    aliases = session.exec(
+        select(Alias.name).where(Alias.term_id == term.id).order_by(col(Alias.position))
+    ).all()
+    related = session.exec(
+        select(Term.slug, LinkEntry.relation)
+        .join(Term, col(Term.id) == col(LinkEntry.target_id))
+        .where(LinkEntry.term_id == term.id)
+        .order_by(col(LinkEntry.position))
+    ).all()
+    references = session.exec(
+        select(Reference).where(Reference.term_id == term.id).order_by(col(Reference.position))
+    ).all()
+    return TermIn(
+        slug=term.slug,
+        name=term.name,
+        aliases=list(aliases),
+        category=category.slug,
+        kind="algorithm" if term.kind == "algorithm" else "concept",
+        summary=term.summary,
+        related=[LinkIn(term=slug, relation=Relation(relation)) for slug, relation in related],
+        references=[_reference(r) for r in references],
+        demo=term.demo,
+        body=term.body,
+    )
+
+
+def find_category(session: Session, slug: str) -> Category | None:
+    return session.exec(select(Category).where(Category.slug == lookup_key(slug))).first()
+
+
 def _term_counts(session: Session) -> dict[int, int]:
     rows = session.exec(select(Term.category_id, func.count()).group_by(col(Term.category_id)))
     return dict(rows.all())
@@ -240,7 +282,7 @@ def _category_summary(category: Category, counts: dict[int, int]) -> CategorySum
 
 
 def category_detail(session: Session, slug: str) -> CategoryDetail | None:
-    category = session.exec(select(Category).where(Category.slug == lookup_key(slug))).first()
+    category = find_category(session, slug)
     if category is None:
         return None
     terms: Sequence[Term] = session.exec(
@@ -249,7 +291,11 @@ def category_detail(session: Session, slug: str) -> CategoryDetail | None:
         .order_by(col(Term.sort_name), col(Term.slug))
     ).all()
     summary = _category_summary(category, {category.id or 0: len(terms)})
-    return CategoryDetail(**summary.model_dump(), terms=[_summary(t, category.slug) for t in terms])
+    return CategoryDetail(
+        **summary.model_dump(),
+        version=category.version,
+        terms=[_summary(t, category.slug) for t in terms],
+    )
 
 
 def category_slugs(session: Session) -> list[str]:

@@ -5,6 +5,10 @@ and so report the same messages; only where the other side of a clash lives diff
 or a term in the database), and each passes that in.
 """
 
+from collections.abc import Iterable
+
+from pydantic_core import ErrorDetails
+
 from kb.demos import registry
 from kb.relations import Relation
 from kb.schemas import LinkIn, TermIn
@@ -49,6 +53,15 @@ def links_to_others(term: TermIn) -> list[tuple[int, LinkIn]]:
     return entries
 
 
+def validation_message(error: ErrorDetails) -> str:
+    """pydantic's message for a field, in the words of the data format."""
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check its spelling against the data format)"
+    if error["type"] == "missing":
+        return "required field is missing"
+    return error["msg"]
+
+
 def taken(text: str, owner: str) -> str:
     return f"{text!r} is already the slug, name or alias of term {owner!r}"
 
@@ -57,8 +70,9 @@ def unknown_term(slug: str) -> str:
     return f"links to unknown term {slug!r}"
 
 
-def unknown_category(slug: str, known: list[str]) -> str:
-    return f"unknown category {slug!r} (known categories: {', '.join(known) or 'none yet'})"
+def unknown_category(slug: str, known: Iterable[str]) -> str:
+    listed = ", ".join(sorted(known)) or "none yet"
+    return f"unknown category {slug!r} (known categories: {listed})"
 
 
 def unknown_demo(slug: str) -> str:
@@ -83,6 +97,13 @@ def conflicting_relation(
 
 def broader_cycle(chain: list[str]) -> str:
     return f"'broader' links form a cycle: {' -> '.join(chain)}"
+
+
+def format_loc(loc: Iterable[str | int]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
 
 def lookup_key(name: str) -> str:

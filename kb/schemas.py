@@ -4,7 +4,8 @@
 write API validate with the same rules and so give the same messages.
 """
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -199,6 +200,7 @@ class TermLinks(BaseModel):
 
 class TermDetail(BaseModel):
     slug: str
+    version: int = Field(description="Goes up with every change; the ETag starts with it.")
     name: str
     aliases: list[str]
     summary: str
@@ -223,6 +225,7 @@ class CategoryList(BaseModel):
 
 
 class CategoryDetail(CategorySummary):
+    version: int = Field(description="Goes up with every change; the ETag starts with it.")
     terms: list[TermSummary]
 
 
@@ -240,3 +243,44 @@ class ErrorBody(BaseModel):
 class NotFoundBody(BaseModel):
     detail: str
     suggestions: list[str] = Field(description="The closest slugs, best first.")
+
+
+class ConflictBody(BaseModel):
+    detail: str
+
+    model_config = ConfigDict(extra="allow")
+
+
+class StaleBody(BaseModel):
+    detail: str
+    current_version: int
+
+
+class TermVersion(BaseModel):
+    """A term as it was at one version: its record in the data-file shape (null: deleted)."""
+
+    slug: str
+    version: int
+    at: datetime
+    actor: str = Field(description="The API key's name, or 'load' for a load of the files.")
+    action: Literal["create", "update", "delete", "load"]
+    record: TermIn | None
+
+
+class FieldChange(BaseModel):
+    field: str
+    before: Any = Field(description="The field's value in the previous version (null: none).")
+    after: Any = Field(description="Its value in this version (null: removed).")
+
+
+class Revision(BaseModel):
+    version: int
+    at: datetime
+    actor: str
+    action: Literal["create", "update", "delete", "load"]
+    changes: list[FieldChange]
+
+
+class TermHistory(BaseModel):
+    slug: str
+    items: list[Revision] = Field(description="Newest first.")

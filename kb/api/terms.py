@@ -1,19 +1,32 @@
 """Terms: list, look up (by slug, name or alias, any case) and related terms."""
 
 import difflib
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from sqlmodel import Session
 
-from kb import graph, repository
+from kb import editing, graph, history, repository
 from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
-from kb.models import Term
+from kb.api.writes import WRITE_ERRORS, expected_version, merge_patch, validated, write
+from kb.auth import Editor
+from kb.models import Term, TermRevision
 from kb.relations import Relation
 from kb.rules import lookup_key
-from kb.schemas import Kind, NeighbourTerm, PathStep, RelatedList, TermDetail, TermPage
+from kb.schemas import (
+    API_PREFIX,
+    Kind,
+    NeighbourTerm,
+    PathStep,
+    RelatedList,
+    TermDetail,
+    TermHistory,
+    TermIn,
+    TermPage,
+    TermVersion,
+)
 
 router = APIRouter(prefix="/terms", tags=["terms"])
 
@@ -75,14 +88,150 @@ async def list_terms(
     return send(request, await cache_of(request).get(key, build))
 
 
-@router.get("/{slug}", response_model=TermDetail, responses=NOT_FOUND | NOT_MODIFIED)
-async def get_term(request: Request, slug: SlugOrAlias) -> Response:
-    """The full record of a term."""
+@router.get("/{slug}", response_model=TermDetail | TermVersion, responses=NOT_FOUND | NOT_MODIFIED)
+async def get_term(
+    request: Request,
+    slug: SlugOrAlias,
+    version: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=1_000_000_000,
+            description="An earlier version, as recorded in the history: its record in the"
+            " data-file shape.",
+        ),
+    ] = None,
+) -> Response:
+    """The full record of a term (the ETag starts with its version), or one of its versions."""
 
-    def build(session: Session) -> TermDetail:
-        return repository.term_detail(session, find_or_404(session, slug))
+    def build(session: Session) -> TermDetail | TermVersion:
+        if version is None:
+            return repository.term_detail(session, find_or_404(session, slug))
+        revisions = _revisions_or_404(session, slug)
+        for revision in revisions:
+            if revision.version == version:
+                return history.term_version(revision)
+        known = ", ".join(str(r.version) for r in revisions)
+        raise NotFound(
+            f"Term {revisions[-1].slug!r} has no version {version} on record; its versions are:"
+            f" {known} (GET /api/v1/terms/{revisions[-1].slug}/history).",
+            [],
+        )
 
-    return send(request, await cache_of(request).get(("term", lookup_key(slug)), build))
+    key = ("term", lookup_key(slug), version)
+    return send(request, await cache_of(request).get(key, build))
+
+
+def _revisions_or_404(session: Session, slug: str) -> list[TermRevision]:
+    """A term's versions; those of a deleted term too, by its exact slug."""
+    term = repository.find_term(session, slug)
+    revisions = history.revisions_of(session, term.slug if term else lookup_key(slug), term)
+    if not revisions:
+        find_or_404(session, slug)
+    return revisions
+
+
+@router.get("/{slug}/history", response_model=TermHistory, responses=NOT_FOUND | NOT_MODIFIED)
+async def get_history(request: Request, slug: SlugOrAlias) -> Response:
+    """Every version of a term on record, newest first: when, by which API key (or a load of
+    the files), and which fields changed. A term nobody has edited has one: as loaded."""
+
+    def build(session: Session) -> TermHistory:
+        revisions = _revisions_or_404(session, slug)
+        return history.term_history(revisions[-1].slug, revisions)
+
+    return send(request, await cache_of(request).get(("history", lookup_key(slug)), build))
+
+
+@router.post(
+    "",
+    response_model=TermDetail,
+    status_code=201,
+    responses=WRITE_ERRORS,
+)
+async def create_term(request: Request, term: TermIn, editor: Editor) -> Response:
+    """Add a term (the fields of a data file's front matter, plus ``body``)."""
+
+    def change(session: Session) -> TermDetail:
+        return repository.term_detail(session, editing.create_term(session, term, editor))
+
+    return await write(request, change, status_code=201, location=f"{API_PREFIX}/terms/{term.slug}")
+
+
+@router.put(
+    "/{slug}",
+    response_model=TermDetail,
+    responses=WRITE_ERRORS | NOT_FOUND,
+)
+async def replace_term(
+    request: Request, slug: SlugOrAlias, term: TermIn, editor: Editor
+) -> Response:
+    """Replace a term's whole record (send every field; a missing optional one is cleared)."""
+    expected = expected_version(request)
+
+    def change(session: Session) -> TermDetail:
+        row = find_or_404(session, slug)
+        return repository.term_detail(
+            session, editing.replace_term(session, row, term, expected, editor)
+        )
+
+    return await write(request, change)
+
+
+@router.patch(
+    "/{slug}",
+    response_model=TermDetail,
+    responses=WRITE_ERRORS | NOT_FOUND,
+)
+async def patch_term(
+    request: Request,
+    slug: SlugOrAlias,
+    patch: Annotated[
+        dict[str, Any],
+        Body(
+            media_type="application/merge-patch+json",
+            description="A JSON merge patch (RFC 7396) of the term's record: the fields to"
+            " change; null removes an optional one.",
+        ),
+    ],
+    editor: Editor,
+) -> Response:
+    """Change some fields of a term's record."""
+    expected = expected_version(request)
+
+    def change(session: Session) -> TermDetail:
+        row = find_or_404(session, slug)
+        current = history.record_of(repository.term_source(session, row))
+        term = validated(TermIn, merge_patch(current, patch))
+        return repository.term_detail(
+            session, editing.replace_term(session, row, term, expected, editor)
+        )
+
+    return await write(request, change)
+
+
+@router.delete(
+    "/{slug}",
+    status_code=204,
+    responses=WRITE_ERRORS | NOT_FOUND,
+)
+async def delete_term(
+    request: Request,
+    slug: SlugOrAlias,
+    editor: Editor,
+    cascade: Annotated[
+        Literal["links"] | None,
+        Query(description="`links`: also remove the links other terms have to this one."),
+    ] = None,
+) -> Response:
+    """Delete a term. If other terms link to it: 409 listing them, unless ``cascade=links``."""
+    expected = expected_version(request)
+
+    def change(session: Session) -> None:
+        row = find_or_404(session, slug)
+        editing.delete_term(session, row, expected, editor, cascade=cascade == "links")
+
+    return await write(request, change)
 
 
 @router.get("/{slug}/related", response_model=RelatedList, responses=NOT_FOUND | NOT_MODIFIED)

@@ -22,10 +22,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(data_dir: Path, database_url: str, timeout_s: float = 60) -> Iterator[str]:
+def serving(
+    data_dir: Path, database_url: str, timeout_s: float = 60, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """``kb serve`` on ``data_dir`` until the block ends; yields its root URL."""
     port = free_port()
-    env = {**os.environ, "KB_DATA_DIR": str(data_dir), "KB_DATABASE_URL": database_url}
+    env = {
+        **os.environ,
+        "KB_DATA_DIR": str(data_dir),
+        "KB_DATABASE_URL": database_url,
+        **(env or {}),
+    }
     env.pop("KB_URL", None)
     root = f"http://127.0.0.1:{port}"
     # A file, not a pipe: a pipe nobody reads fills up with access logs and blocks the server.

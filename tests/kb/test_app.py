@@ -64,6 +64,7 @@ def test_openapi_documents_every_route() -> None:
         "/api/v1/terms",
         "/api/v1/terms/{slug}",
         "/api/v1/terms/{slug}/related",
+        "/api/v1/terms/{slug}/history",
         "/api/v1/categories",
         "/api/v1/categories/{slug}",
         "/api/v1/search",
@@ -76,3 +77,8 @@ def test_openapi_documents_every_route() -> None:
         "/api/v1/health",
     }
     assert "404" in schema["paths"]["/api/v1/terms/{slug}"]["get"]["responses"]
+    term = schema["paths"]["/api/v1/terms/{slug}"]
+    assert set(term) == {"get", "put", "patch", "delete"}
+    for method in ("put", "patch", "delete"):
+        assert term[method]["security"] == [{"HTTPBearer": []}]
+        assert {"401", "404", "409", "412", "428"} <= set(term[method]["responses"])

@@ -319,3 +319,26 @@ def test_url_errors() -> None:
     result = runner.invoke(app, ["search", "adam", "--url", f"http://127.0.0.1:{free_port()}"])
     assert result.exit_code == 1
     assert "no answer after 3 attempts" in result.stderr
+
+
+def test_keys_new_prints_a_key_and_the_entry_that_admits_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kb.auth import key_name
+    from kb.config import Settings
+
+    monkeypatch.setenv("KB_API_KEYS", json.dumps({"bob": "0" * 64}))
+    result = runner.invoke(app, ["keys", "new", "alice"])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(None, 1) for line in result.output.splitlines())
+    key = lines["key:"]
+    entry = json.loads(lines["entry:"])
+    assert key not in lines["entry:"]
+    assert key_name(entry, key) == "alice"
+    env_line = next(line for line in result.output.splitlines() if line.startswith("KB_API_KEYS="))
+    keys = Settings(api_keys=json.loads(env_line.split("=", 1)[1].strip("'"))).api_keys
+    assert set(keys) == {"bob", "alice"}
+    assert key_name(keys, key) == "alice"
+    assert key_name(keys, key + "x") is None
+    again = runner.invoke(app, ["keys", "new", "alice"])
+    assert key not in again.output  # a fresh key every time

@@ -302,7 +302,7 @@ def scripted(*answers: Answer) -> tuple[httpx.MockTransport, list[httpx.Request]
 
 def term_json(slug: str = "adam-optimizer") -> dict[str, Any]:
     return {
-        "slug": slug, "name": "Adam", "aliases": [], "summary": "s", "body": "b",
+        "slug": slug, "version": 1, "name": "Adam", "aliases": [], "summary": "s", "body": "b",
         "category": {"slug": "optimization", "name": "Optimization"}, "kind": "algorithm",
         "related": [], "references": [], "demo": None,
         "links": {"self": "/x", "related": "/x/related", "demo": None},

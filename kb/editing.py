@@ -1,0 +1,438 @@
+"""Writes to single terms and categories: validated like files, versioned, recorded.
+
+Every write runs in one transaction that also updates the derived tables (links, lookup keys,
+the search index), the term's history and the data version, so a reader sees all of a change
+or none of it. Writers take turns (``repository.lock_for_write``), and a write names the
+version it was based on: ``UPDATE ... WHERE version = :expected`` lets exactly one of two
+editors of the same version win.
+"""
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from kb import history, loader, repository, rules, search
+from kb.db import WRITE_LOCK
+from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Reference, Term, TermRevision
+from kb.relations import Relation, canonical_link
+from kb.rules import Loc, format_loc, lookup_key
+from kb.schemas import CategoryIn, TermIn
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Invalid(Exception):
+    """422: the record breaks a rule; each problem is (location in the body, message)."""
+
+    problems: list[tuple[Loc, str]]
+
+
+@dataclass
+class Conflict(Exception):
+    """409: the write clashes with what other records hold."""
+
+    detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Stale(Exception):
+    """412: the record changed since the version the write was based on."""
+
+    current_version: int
+
+
+# --- transactions ----------------------------------------------------------------------------
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction holds the write lock; commit it to publish the change."""
+    with Session(engine) as session:
+        session.connection(execution_options=WRITE_LOCK)
+        repository.lock_for_write(session)
+        yield session
+
+
+def _publish(session: Session) -> None:
+    """Move the data version on, so every worker's read cache lets go of the old answers."""
+    repository.set_data_version(session, "edit-" + secrets.token_hex(8))
+
+
+# --- terms -----------------------------------------------------------------------------------
+
+
+def create_term(session: Session, term: TermIn, actor: str) -> Term:
+    existing = repository.find_term(session, term.slug)
+    if existing is not None:
+        raise Conflict(
+            f"term {term.slug!r} already exists"
+            + ("" if existing.slug == term.slug else f" as a name or alias of {existing.slug!r}")
+            + f"; change it with PUT or PATCH /api/v1/terms/{existing.slug}",
+            {"slug": existing.slug},
+        )
+    last = history.latest_revisions(session, [term.slug]).get(term.slug)
+    version = last.version + 1 if last else 1
+    row = Term(
+        slug=term.slug,
+        **_term_columns(session, term),
+        version=version,
+        digest=history.digest_of(history.record_of(term)),
+    )
+    _check(session, term, row_id=None)
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    _write_parts(session, row.id, term)
+    _after_change(session, row, term, actor, "create")
+    return row
+
+
+def replace_term(session: Session, row: Term, term: TermIn, expected: int, actor: str) -> Term:
+    if term.slug != row.slug:
+        raise Invalid([(("slug",), f"must stay {row.slug!r}: a term's slug cannot change")])
+    assert row.id is not None
+    before = repository.term_source(session, row)
+    _claim(session, row, expected)
+    _check(session, term, row_id=row.id)
+    _remember_base(session, row.slug, expected, before)
+    columns = _term_columns(session, term)
+    digest = history.digest_of(history.record_of(term))
+    session.execute(update(Term).where(col(Term.id) == row.id).values(**columns, digest=digest))
+    for table in (Alias, LookupKey, Reference, LinkEntry):
+        session.execute(delete(table).where(col(table.term_id) == row.id))
+    session.flush()
+    _write_parts(session, row.id, term)
+    session.refresh(row)
+    _after_change(session, row, term, actor, "update")
+    return row
+
+
+def delete_term(session: Session, row: Term, expected: int, actor: str, cascade: bool) -> list[str]:
+    """Delete ``row``; return the slugs of the terms whose lists lost a link to it.
+
+    Other terms' links to it make this a ``Conflict`` unless ``cascade`` removes them too
+    (each of those terms gets a new version and a history entry of its own).
+    """
+    assert row.id is not None
+    linking = session.exec(
+        select(Term)
+        .join(LinkEntry, col(LinkEntry.term_id) == col(Term.id))
+        .where(LinkEntry.target_id == row.id)
+        .order_by(col(Term.slug))
+    ).all()
+    before = repository.term_source(session, row)
+    _claim(session, row, expected)
+    if linking and not cascade:
+        slugs = sorted({t.slug for t in linking})
+        raise Conflict(
+            f"{len(slugs)} term(s) link to {row.slug!r}: {', '.join(slugs)}. Remove those links"
+            " first, or delete with ?cascade=links to remove them in the same change.",
+            {"linked_from": slugs},
+        )
+    _remember_base(session, row.slug, expected, before)
+    changed = []
+    for other in {t.id: t for t in linking}.values():
+        old = repository.term_source(session, other)
+        new = old.model_copy(update={"related": [e for e in old.related if e.term != row.slug]})
+        _remember_base(session, other.slug, other.version, old)
+        session.execute(
+            delete(LinkEntry).where(
+                col(LinkEntry.term_id) == other.id, col(LinkEntry.target_id) == row.id
+            )
+        )
+        _renumber_entries(session, other)
+        other.version += 1
+        other.digest = history.digest_of(history.record_of(new))
+        _record(session, other.slug, other.version, actor, "update", new)
+        changed.append(other.slug)
+    session.execute(delete(Term).where(col(Term.id) == row.id))
+    session.flush()
+    search.update_index(session, [row.id])
+    _record(session, row.slug, expected + 1, actor, "delete", None)
+    _publish(session)
+    return sorted(changed)
+
+
+def _claim(session: Session, row: Term, expected: int) -> None:
+    """Move ``row`` to its next version if it is still at ``expected``; else ``Stale``.
+
+    The one conditional UPDATE is what makes concurrent writes safe: on PostgreSQL the loser
+    waits for the winner's row lock, then finds the version moved on and updates nothing.
+    """
+    claimed = session.execute(
+        update(Term)
+        .where(col(Term.id) == row.id, col(Term.version) == expected)
+        .values(version=Term.version + 1)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        current = session.exec(select(Term.version).where(Term.id == row.id)).first()
+        raise Stale(current or 0)
+
+
+def _term_columns(session: Session, term: TermIn) -> dict[str, Any]:
+    category_id = session.exec(select(Category.id).where(Category.slug == term.category)).first()
+    return {
+        "name": term.name,
+        "sort_name": lookup_key(term.name),
+        "initial": lookup_key(term.name)[0],
+        "category_id": category_id,
+        "kind": term.kind,
+        "summary": term.summary,
+        "body": term.body,
+        "demo": term.demo,
+    }
+
+
+def _write_parts(session: Session, term_id: int, term: TermIn) -> None:
+    """Aliases, lookup keys, references and related list of the term, then its links."""
+    targets = _ids_of(session, [link.term for link in term.related])
+    for model, rows in loader.term_parts(term, term_id, targets).items():
+        if rows:
+            session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
+    _derive_links(session, term_id)
+    session.flush()
+    _refuse_broader_cycle(session, term_id)
+    search.update_index(session, [term_id])
+
+
+def _ids_of(session: Session, slugs: list[str]) -> dict[str, int]:
+    if not slugs:
+        return {}
+    rows = session.exec(select(Term.slug, Term.id).where(col(Term.slug).in_(slugs))).all()
+    return {slug: term_id for slug, term_id in rows if term_id is not None}
+
+
+def _derive_links(session: Session, term_id: int) -> None:
+    """Rebuild the stored links of ``term_id`` from the related lists that mention it."""
+    session.execute(
+        delete(Link).where(or_(col(Link.source_id) == term_id, col(Link.target_id) == term_id))
+    )
+    entries = session.exec(
+        select(LinkEntry).where(
+            or_(col(LinkEntry.term_id) == term_id, col(LinkEntry.target_id) == term_id)
+        )
+    ).all()
+    ids = {e.term_id for e in entries} | {e.target_id for e in entries}
+    slug_of = dict(session.exec(select(Term.id, Term.slug).where(col(Term.id).in_(ids))).all())
+    id_of = {slug: i for i, slug in slug_of.items()}
+    stored = {
+        canonical_link(slug_of[e.term_id], Relation(e.relation), slug_of[e.target_id])
+        for e in entries
+    }
+    rows = [
+        {"source_id": id_of[source], "target_id": id_of[target], "relation": relation.value}
+        for source, relation, target in sorted(stored)
+    ]
+    if rows:
+        session.execute(Link.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
+def _renumber_entries(session: Session, term: Term) -> None:
+    entries = session.exec(
+        select(LinkEntry).where(LinkEntry.term_id == term.id).order_by(col(LinkEntry.position))
+    ).all()
+    rows = [
+        {"term_id": e.term_id, "position": i, "target_id": e.target_id, "relation": e.relation}
+        for i, e in enumerate(entries)
+    ]
+    session.execute(delete(LinkEntry).where(col(LinkEntry.term_id) == term.id))
+    if rows:
+        session.execute(LinkEntry.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
+def _check(session: Session, term: TermIn, row_id: int | None) -> None:
+    """The rules ``kb check`` applies across files, against the database: 409 for a name that
+    another term already answers to, 422 for the rest."""
+    problems = rules.own_problems(term)
+    taken = _taken_names(session, term, row_id)
+    if taken:
+        loc, _, owner = taken[0]
+        raise Conflict(
+            "; ".join(f"{format_loc(where)}: {message}" for where, message, _ in taken),
+            {"field": format_loc(loc), "term": owner},
+        )
+    known = repository.category_slugs(session)
+    if term.category not in known:
+        problems.append((("category",), rules.unknown_category(term.category, known)))
+    demo = rules.demo_problem(term)
+    if demo is not None:
+        problems.append(demo)
+    to_others = rules.links_to_others(term)
+    existing = _ids_of(session, [link.term for _, link in to_others])
+    for i, link in to_others:
+        if link.term not in existing:
+            problems.append((("related", i, "term"), rules.unknown_term(link.term)))
+    problems += _conflicting_entries(session, term, row_id)
+    if problems:
+        raise Invalid(problems)
+
+
+def _taken_names(session: Session, term: TermIn, row_id: int | None) -> list[tuple[Loc, str, str]]:
+    own = {lookup_key(term.slug), lookup_key(term.name)}
+    wanted: list[tuple[Loc, str]] = [(("slug",), term.slug), (("name",), term.name)]
+    wanted += [(("aliases", i), a) for i, a in enumerate(term.aliases) if lookup_key(a) not in own]
+    keys = {lookup_key(text) for _, text in wanted}
+    owners = dict(
+        session.exec(
+            select(LookupKey.key, Term.slug)
+            .join(Term, col(Term.id) == col(LookupKey.term_id))
+            .where(col(LookupKey.key).in_(keys), col(Term.id) != (row_id or -1))
+        ).all()
+    )
+    return [
+        (loc, rules.taken(text, owners[lookup_key(text)]), owners[lookup_key(text)])
+        for loc, text in wanted
+        if lookup_key(text) in owners
+    ]
+
+
+def _conflicting_entries(
+    session: Session, term: TermIn, row_id: int | None
+) -> list[tuple[Loc, str]]:
+    """Entries of ``term``'s list that another term's list declares differently."""
+    if row_id is None:
+        return []
+    theirs = session.exec(
+        select(Term.slug, LinkEntry.relation)
+        .join(Term, col(Term.id) == col(LinkEntry.term_id))
+        .where(LinkEntry.target_id == row_id)
+    ).all()
+    declared = {
+        slug: canonical_link(slug, Relation(relation), term.slug) for slug, relation in theirs
+    }
+    problems: list[tuple[Loc, str]] = []
+    for i, link in rules.links_to_others(term):
+        other = declared.get(link.term)
+        if other is not None and other != canonical_link(term.slug, link.relation, link.term):
+            where = f"term {link.term!r}'s related list"
+            message = rules.conflicting_relation(link.term, link.relation, where, other)
+            problems.append((("related", i, "relation"), message))
+    return problems
+
+
+def _refuse_broader_cycle(session: Session, term_id: int) -> None:
+    """After writing a term's links: ``Invalid`` if its ``broader`` chain leads back to it."""
+    parent_of: dict[int, int] = {}
+    frontier = {term_id}
+    while frontier:
+        rows = session.exec(
+            select(Link.source_id, Link.target_id).where(
+                Link.relation == Relation.broader.value, col(Link.source_id).in_(frontier)
+            )
+        ).all()
+        frontier = set()
+        for child, parent in rows:
+            if parent == term_id:
+                chain = [child]
+                while chain[-1] != term_id:
+                    chain.append(parent_of[chain[-1]])
+                ids = [*reversed(chain), term_id]
+                slugs = dict(
+                    session.exec(select(Term.id, Term.slug).where(col(Term.id).in_(ids))).all()
+                )
+                raise Invalid([(("related",), rules.broader_cycle([slugs[i] for i in ids]))])
+            if parent not in parent_of and parent != term_id:
+                parent_of[parent] = child
+                frontier.add(parent)
+
+
+def _remember_base(session: Session, slug: str, version: int, record: TermIn) -> None:
+    """Give a term that was never edited the revision it had, before an edit replaces it."""
+    if history.latest_revisions(session, [slug]):
+        return
+    at = repository.loaded_at(session) or datetime.now(UTC)
+    _record(session, slug, version, "load", "load", record, at=at)
+
+
+def _record(
+    session: Session,
+    slug: str,
+    version: int,
+    actor: str,
+    action: str,
+    record: TermIn | None,
+    at: datetime | None = None,
+) -> None:
+    session.add(
+        TermRevision(
+            slug=slug,
+            version=version,
+            at=at or datetime.now(UTC),
+            actor=actor,
+            action=action,
+            record=None if record is None else history.record_of(record),
+        )
+    )
+
+
+def _after_change(session: Session, row: Term, term: TermIn, actor: str, action: str) -> None:
+    _record(session, row.slug, row.version, actor, action, term)
+    _publish(session)
+
+
+# --- categories ------------------------------------------------------------------------------
+
+
+def create_category(session: Session, category: CategoryIn) -> Category:
+    if repository.find_category(session, category.slug) is not None:
+        raise Conflict(
+            f"category {category.slug!r} already exists; change it with PUT or PATCH"
+            f" /api/v1/categories/{category.slug}",
+            {"slug": category.slug},
+        )
+    position = session.exec(select(func.coalesce(func.max(Category.position), 0))).one() + 1
+    row = Category(**category.model_dump(), position=position, version=1)
+    session.add(row)
+    session.flush()
+    _publish(session)
+    return row
+
+
+def replace_category(
+    session: Session, row: Category, category: CategoryIn, expected: int
+) -> Category:
+    if category.slug != row.slug:
+        raise Invalid([(("slug",), f"must stay {row.slug!r}: a category's slug cannot change")])
+    claimed = session.execute(
+        update(Category)
+        .where(col(Category.id) == row.id, col(Category.version) == expected)
+        .values(name=category.name, description=category.description, version=expected + 1)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        current = session.exec(select(Category.version).where(Category.id == row.id)).first()
+        raise Stale(current or 0)
+    _publish(session)
+    session.flush()
+    session.refresh(row)
+    return row
+
+
+def delete_category(session: Session, row: Category, expected: int) -> None:
+    if row.version != expected:
+        raise Stale(row.version)
+    terms = session.exec(
+        select(Term.slug).where(Term.category_id == row.id).order_by(col(Term.slug))
+    ).all()
+    if terms:
+        raise Conflict(
+            f"{len(terms)} term(s) belong to category {row.slug!r}: move or delete them first"
+            f" ({', '.join(terms[:20])}{', ...' if len(terms) > 20 else ''}).",
+            {"terms": list(terms)},
+        )
+    deleted = session.execute(
+        delete(Category).where(col(Category.id) == row.id, col(Category.version) == expected)
+    )
+    if deleted.rowcount != 1:  # type: ignore[attr-defined]
+        raise Stale(expected + 1)
+    _publish(session)
