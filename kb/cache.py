@@ -29,7 +29,10 @@ class Rendered:
 
     @classmethod
     def of(cls, model: BaseModel) -> "Rendered":
-        body = model.model_dump_json().encode()
+        return cls.of_bytes(model.model_dump_json().encode())
+
+    @classmethod
+    def of_bytes(cls, body: bytes) -> "Rendered":
         return cls(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
 
 
@@ -55,21 +58,25 @@ class ResponseCache:
 
         ``build`` may raise (an HTTP error, say): nothing is cached then.
         """
+        return await self.get_rendered(key, lambda session: Rendered.of(build(session)))
+
+    async def get_rendered(self, key: Hashable, render: Callable[[Session], Rendered]) -> Rendered:
+        """As ``get``, for a body that is not a model's JSON (an HTML page, say)."""
         await self._revalidate()
         hit = self._entries.get(key)
         if hit is not None:
             return hit
         generation = self._generation
-        rendered = await run_in_threadpool(self._render, build)
+        rendered = await run_in_threadpool(self._render, render)
         if generation == self._generation and self._max_entries:
             self._entries[key] = rendered
             if len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
         return rendered
 
-    def _render(self, build: Callable[[Session], BaseModel]) -> Rendered:
+    def _render(self, render: Callable[[Session], Rendered]) -> Rendered:
         with Session(self._engine) as session:
-            return Rendered.of(build(session))
+            return render(session)
 
     async def _revalidate(self) -> None:
         now = time.monotonic()
