@@ -12,6 +12,7 @@ from kb.config import Settings, get_settings
 from kb.db import create_schema, make_engine
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
+from kb.web import install as install_pages
 
 DESCRIPTION = """A machine-learning glossary: structured, linked terms with formulas and
 primary references. Look a term up by slug, name or alias (`/api/v1/terms/BN`), walk its typed
@@ -54,4 +55,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (terms, categories, search, graph, demos, health):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_pages(app, settings)
     return app
