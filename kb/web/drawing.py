@@ -73,7 +73,8 @@ def _circle(names: list[tuple[str, str]]) -> tuple[list[Node], int, int]:
     cy = _MARGIN + radius
     nodes = []
     for i, (slug, name) in enumerate(names):
-        angle = -math.pi / 2 + 2 * math.pi * i / count
+        # Half a step off the vertical: no label sits on top of another at the poles.
+        angle = -math.pi / 2 + 2 * math.pi * (i + 0.5) / count
         x, y = cx + radius * math.cos(angle), cy + radius * math.sin(angle)
         right = math.cos(angle) >= -1e-9
         nodes.append(Node(slug, name, round(x, 1), round(y, 1), round(x + (9 if right else -9), 1),

@@ -138,7 +138,10 @@ async def _send(
     key: tuple[Hashable, ...],
     render_page: Callable[[Session, str], Rendered],
     media_type: str = HTML,
+    missing: str = "",
 ) -> Response:
+    """The page built by ``render_page`` (given a session and the site's root URL), cached;
+    ``missing`` is what the 404 page says if it raises NotFound."""
     root = public_root(request)
 
     def build(session: Session) -> Rendered:
@@ -147,7 +150,7 @@ async def _send(
     try:
         rendered = await cache_of(request).get_rendered(("page", *key, root), build)
     except NotFound as exc:
-        return await not_found_page(request, exc.body.suggestions, str(exc))
+        return await not_found_page(request, exc.body.suggestions, missing)
     except _Moved as moved:
         return RedirectResponse(moved.path, status_code=301)
     return send(request, rendered, media_type)
@@ -236,7 +239,8 @@ async def term_page(request: Request, slug: str) -> Response:
             json_ld=term_json_ld(detail, root),
         )
 
-    return await _send(request, ("term", slug, registry.generation()), render_page)
+    key = ("term", slug, registry.generation())
+    return await _send(request, key, render_page, missing=f"No term is called “{slug}”.")
 
 
 def _page_number(request: Request) -> int:
