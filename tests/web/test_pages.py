@@ -10,16 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from html5lib.html5parser import ParseError
 
-from kb import loader
 from kb.app import create_app
 from kb.config import Settings
-from kb.content import read_glossary
-from kb.db import make_engine
 from kb.demos import registry
 from kb.schemas import CategoryRef, ReferenceModel, TermDetail, TermLinks
 from kb.web import forms, render
 from kb.web.pages import term_json_ld
-from tests.kb.glossary_factory import TERMS, write_glossary
+from tests.kb.glossary_factory import TERMS, reload
 from tests.web import html
 
 HTML = "text/html; charset=utf-8"
@@ -209,9 +206,7 @@ def test_pages_have_etags_and_answer_304(client: TestClient) -> None:
 def test_a_reload_changes_the_page(client: TestClient, settings: Settings, data_dir: Path) -> None:
     before = client.get("/terms/adamw")
     terms = {**TERMS, "adamw": {**TERMS["adamw"], "summary": "Adam, decay decoupled."}}
-    engine = make_engine(settings.database_url)
-    loader.load(engine, read_glossary(write_glossary(data_dir, terms)))
-    engine.dispose()
+    reload(settings.database_url, data_dir, terms)
     after = client.get("/terms/adamw", headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200
     assert "Adam, decay decoupled." in after.text
