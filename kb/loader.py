@@ -2,6 +2,8 @@
 
 A load replaces everything or nothing: readers see the old content until the commit, a failed
 or killed load leaves the old content in place, and loading the same files twice is a no-op.
+Edits made over the API since the last load are never overwritten silently: ``sync`` (the
+start-up path) refuses, and ``kb load`` is the explicit way to replace them with the files.
 """
 
 from pathlib import Path
@@ -10,10 +12,15 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from kb import repository, search
-from kb.content import Glossary, data_version, lookup_key, read_glossary
+from kb import history, repository, search
+from kb.content import Glossary, data_version, read_glossary
 from kb.db import WRITE_LOCK
-from kb.models import Alias, Category, Link, LookupKey, Reference, Term
+from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Reference, Term
+from kb.rules import lookup_key
+
+
+class UnexportedEdits(Exception):
+    """The files changed, but so did the database (over the API) since it last loaded them."""
 
 
 def load(engine: Engine, glossary: Glossary, *, only_if_changed: bool = False) -> bool:
@@ -23,33 +30,53 @@ def load(engine: Engine, glossary: Glossary, *, only_if_changed: bool = False) -
         repository.lock_for_write(session)
         if only_if_changed and repository.data_version(session) == glossary.version:
             return False
+        versions = history.record_load(session, glossary.terms)
         repository.delete_content(session)
-        _insert(session, glossary)
+        _insert(session, glossary, versions)
         session.flush()
         search.rebuild_index(session)
-        repository.set_data_version(session, glossary.version)
+        repository.set_data_version(session, glossary.version, loaded=True)
         session.commit()
     return True
 
 
 def sync(engine: Engine, root: Path) -> bool:
-    """Load ``root`` if the database does not hold exactly its content yet (start-up path)."""
+    """Load ``root`` if its files changed since the database last loaded them (start-up path).
+
+    Raises ``UnexportedEdits`` rather than overwrite changes made over the API since then.
+    """
+    files = data_version(root)
     with Session(engine) as session:
-        if repository.data_version(session) == data_version(root):
+        loaded = repository.loaded_files_version(session)
+        current = repository.data_version(session)
+        if files in (loaded, current):
             return False
+        if current is not None and current != loaded:
+            raise UnexportedEdits(
+                f"the files in {root} changed, and the database was edited over the API since it"
+                " last loaded them: keep the edits with `kb export` (then merge the files), or"
+                " replace them with the files with `kb load`"
+            )
     return load(engine, read_glossary(root), only_if_changed=True)
 
 
-def _insert(session: Session, glossary: Glossary) -> None:
+def _insert(session: Session, glossary: Glossary, versions: dict[str, history.Stamp]) -> None:
     # Plain executemany inserts with ids assigned here (the tables were just emptied): ORM
     # objects or RETURNING would cost most of the time of a large load.
     category_ids = {c.slug: i for i, c in enumerate(glossary.categories, start=1)}
     term_ids = {t.slug: i for i, t in enumerate(glossary.terms, start=1)}
     categories = [
-        {"id": i, "slug": c.slug, "name": c.name, "description": c.description, "position": i}
+        {
+            "id": i,
+            "slug": c.slug,
+            "name": c.name,
+            "description": c.description,
+            "position": i,
+            "version": 1,
+        }
         for i, c in enumerate(glossary.categories, start=1)
     ]
-    terms, keys, aliases, references = [], [], [], []
+    terms, keys, aliases, references, entries = [], [], [], [], []
     for t in glossary.terms:
         term_id = term_ids[t.slug]
         terms.append(
@@ -64,6 +91,8 @@ def _insert(session: Session, glossary: Glossary) -> None:
                 "summary": t.summary,
                 "body": t.body,
                 "demo": t.demo,
+                "version": versions[t.slug].version,
+                "digest": versions[t.slug].digest,
             }
         )
         # The name labels a key it shares with the slug ('ReLU' rather than 'relu').
@@ -78,6 +107,15 @@ def _insert(session: Session, glossary: Glossary) -> None:
         references += [
             {"term_id": term_id, "position": i, **r.model_dump()}
             for i, r in enumerate(t.references)
+        ]
+        entries += [
+            {
+                "term_id": term_id,
+                "position": i,
+                "target_id": term_ids[link.term],
+                "relation": link.relation.value,
+            }
+            for i, link in enumerate(t.related)
         ]
     links = [
         {
@@ -94,6 +132,7 @@ def _insert(session: Session, glossary: Glossary) -> None:
         (Alias, aliases),
         (Reference, references),
         (Link, links),
+        (LinkEntry, entries),
     ]
     for model, rows in tables:
         if rows:

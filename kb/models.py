@@ -1,6 +1,9 @@
 """Database tables (SQLModel). API shapes live in ``kb.schemas``, never here."""
 
-from sqlalchemy import JSON, Column, Index, Text
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -10,6 +13,7 @@ class Category(SQLModel, table=True):
     name: str = Field(max_length=120)
     description: str = Field(sa_column=Column(Text, nullable=False))
     position: int
+    version: int = Field(default=1, description="Bumped by every write; sent as the ETag.")
 
 
 class Term(SQLModel, table=True):
@@ -23,6 +27,10 @@ class Term(SQLModel, table=True):
     summary: str = Field(max_length=300)
     body: str = Field(sa_column=Column(Text, nullable=False))
     demo: str | None = Field(default=None, max_length=80)
+    version: int = Field(default=1, description="Bumped by every change; sent as the ETag.")
+    digest: str = Field(
+        default="", max_length=32, description="Hash of the record, to tell a reload's changes."
+    )
 
 
 class Alias(SQLModel, table=True):
@@ -52,6 +60,21 @@ class Link(SQLModel, table=True):
     relation: str = Field(max_length=32)
 
 
+class LinkEntry(SQLModel, table=True):
+    """One entry of a term's ``related:`` list, as its file or its last write gave it.
+
+    ``Link`` is derived from these: a link exists while either of its two terms lists it. They
+    are kept so that a term's own list can be edited and written back to its file unchanged.
+    """
+
+    __tablename__ = "link_entry"
+
+    term_id: int = Field(foreign_key="term.id", primary_key=True, ondelete="CASCADE")
+    position: int = Field(primary_key=True)
+    target_id: int = Field(foreign_key="term.id", index=True, ondelete="CASCADE")
+    relation: str = Field(max_length=32, description="As written, seen from ``term_id``.")
+
+
 class Reference(SQLModel, table=True):
     term_id: int = Field(foreign_key="term.id", primary_key=True, ondelete="CASCADE")
     position: int = Field(primary_key=True)
@@ -69,3 +92,24 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(max_length=64, primary_key=True)
     value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class TermRevision(SQLModel, table=True):
+    """One version of a term, as written by a load or an editor; the term's history.
+
+    Keyed by slug, not id: history outlives a reload (which renumbers terms) and a deletion.
+    A term that was never edited has no rows: its one version is the loaded record.
+    """
+
+    __tablename__ = "term_revision"
+
+    slug: str = Field(max_length=80, primary_key=True)
+    version: int = Field(primary_key=True)
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    actor: str = Field(max_length=80, description="The API key's name, or 'load'.")
+    action: str = Field(max_length=8, description="create, update, delete or load.")
+    record: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="The term as a data file gives it (front matter and body); null: deleted.",
+    )

@@ -1,14 +1,15 @@
 """Queries over the glossary tables: the one place that speaks SQL."""
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, text
 from sqlmodel import Session, col, select
 
 from kb import search
-from kb.content import lookup_key
-from kb.models import Alias, Category, Link, LookupKey, Meta, Reference, Term
+from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Meta, Reference, Term
 from kb.relations import Relation
+from kb.rules import lookup_key
 from kb.schemas import (
     API_PREFIX,
     CategoryDetail,
@@ -24,6 +25,8 @@ from kb.schemas import (
 )
 
 DATA_VERSION = "data_version"
+LOADED_FILES = "loaded_files"
+LOADED_AT = "loaded_at"
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises writers.
 _WRITE_LOCK_KEY = 7_411_201
 
@@ -39,7 +42,7 @@ def lock_for_write(session: Session) -> None:
 
 def delete_content(session: Session) -> None:
     search.clear_index(session)
-    for table in (LookupKey, Alias, Link, Reference, Term, Category):
+    for table in (LookupKey, Alias, LinkEntry, Link, Reference, Term, Category):
         session.execute(delete(table))
 
 
@@ -57,12 +60,20 @@ def restart_id_sequences(session: Session) -> None:
         )
 
 
-def set_data_version(session: Session, version: str) -> None:
-    meta = session.get(Meta, DATA_VERSION)
+def _set_meta(session: Session, key: str, value: str) -> None:
+    meta = session.get(Meta, key)
     if meta is None:
-        session.add(Meta(key=DATA_VERSION, value=version))
+        session.add(Meta(key=key, value=value))
     else:
-        meta.value = version
+        meta.value = value
+
+
+def set_data_version(session: Session, version: str, *, loaded: bool = False) -> None:
+    """Record that the content changed; ``loaded``: to that of files with this version."""
+    _set_meta(session, DATA_VERSION, version)
+    if loaded:
+        _set_meta(session, LOADED_FILES, version)
+        _set_meta(session, LOADED_AT, datetime.now(UTC).isoformat())
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -70,6 +81,16 @@ def set_data_version(session: Session, version: str) -> None:
 
 def data_version(session: Session) -> str | None:
     return session.exec(select(Meta.value).where(Meta.key == DATA_VERSION)).first()
+
+
+def loaded_files_version(session: Session) -> str | None:
+    """The data version of the files last loaded (``data_version`` moves on with each edit)."""
+    return session.exec(select(Meta.value).where(Meta.key == LOADED_FILES)).first()
+
+
+def loaded_at(session: Session) -> datetime | None:
+    value = session.exec(select(Meta.value).where(Meta.key == LOADED_AT)).first()
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def count_terms(session: Session) -> int:

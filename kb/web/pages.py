@@ -27,10 +27,10 @@ from kb.api.responses import send
 from kb.api.search import search_page
 from kb.api.terms import find_or_404
 from kb.cache import Rendered
-from kb.content import lookup_key
 from kb.demos import registry
 from kb.demos.schemas import SourceCode
 from kb.relations import Relation
+from kb.rules import lookup_key
 from kb.schemas import API_PREFIX, ReferenceModel, TermDetail, TermSummary
 from kb.web import drawing, forms, render
 

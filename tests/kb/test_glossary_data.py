@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kb.content import Glossary, lookup_key, read_glossary
+from kb.content import Glossary, read_glossary
 from kb.relations import Relation
+from kb.rules import lookup_key
 from kb.schemas import TermIn
 from kb.web.render import MARKDOWN, flat_tokens
 

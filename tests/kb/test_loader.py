@@ -96,8 +96,8 @@ def test_failure_mid_load_rolls_back(
     before = snapshot(engine)
     real_insert = loader._insert
 
-    def insert_then_fail(session: Session, glossary: object) -> None:
-        real_insert(session, glossary)  # type: ignore[arg-type]
+    def insert_then_fail(session: Session, glossary: object, versions: object) -> None:
+        real_insert(session, glossary, versions)  # type: ignore[arg-type]
         session.flush()
         raise RuntimeError("disk on fire")
 
@@ -116,8 +116,8 @@ from kb.content import read_glossary
 from kb.db import make_engine
 
 real_insert = loader._insert
-def insert_and_hang(session, glossary):
-    real_insert(session, glossary)
+def insert_and_hang(session, glossary, versions):
+    real_insert(session, glossary, versions)
     session.flush()
     Path(sys.argv[3]).write_text("inserted")
     time.sleep(60)
