@@ -13,6 +13,7 @@ from kb.db import make_engine, migrate
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
 from kb.watch import watch
+from kb.web import install as install_pages
 
 DESCRIPTION = """A machine-learning glossary: structured, linked terms with formulas and
 primary references. Look a term up by slug, name or alias (`/api/v1/terms/BN`), walk its typed
@@ -60,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     writes.install(app)
     for module in (terms, categories, search, graph, demos, health):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_pages(app, settings)
     return app

@@ -35,10 +35,15 @@ class Rendered:
         """The body and its tag. A record with a ``version`` (a term, a category) has it at
         the front of the tag, so that a write's If-Match names the version it is based on;
         the hash after it changes with everything else the body shows (related terms, say)."""
-        body = model.model_dump_json().encode()
-        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
         version = getattr(model, "version", None)
-        return cls(body, f'"{version}-{digest}"' if isinstance(version, int) else f'"{digest}"')
+        return cls.of_bytes(
+            model.model_dump_json().encode(), version if isinstance(version, int) else None
+        )
+
+    @classmethod
+    def of_bytes(cls, body: bytes, version: int | None = None) -> "Rendered":
+        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+        return cls(body, f'"{digest}"' if version is None else f'"{version}-{digest}"')
 
 
 class ResponseCache:
@@ -66,21 +71,25 @@ class ResponseCache:
 
         ``build`` may raise (an HTTP error, say): nothing is cached then.
         """
+        return await self.get_rendered(key, lambda session: Rendered.of(build(session)))
+
+    async def get_rendered(self, key: Hashable, render: Callable[[Session], Rendered]) -> Rendered:
+        """As ``get``, for a body that is not a model's JSON (an HTML page, say)."""
         await self._revalidate()
         hit = self._entries.get(key)
         if hit is not None:
             return hit
         generation = self._generation
-        rendered = await run_in_threadpool(self._render, build)
+        rendered = await run_in_threadpool(self._render, render)
         if generation == self._generation and self._max_entries:
             self._entries[key] = rendered
             if len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
         return rendered
 
-    def _render(self, build: Callable[[Session], BaseModel]) -> Rendered:
+    def _render(self, render: Callable[[Session], Rendered]) -> Rendered:
         with Session(self._engine) as session:
-            return Rendered.of(build(session))
+            return render(session)
 
     async def _revalidate(self) -> None:
         now = time.monotonic()

@@ -35,6 +35,7 @@ from kb.client import (
 from kb.config import Settings
 from kb.content import ContentError, Glossary, read_glossary
 from kb.db import make_engine, migrate, schema_revision
+from kb.demos.query import schema_depth
 from kb.demos.schemas import DemoRun
 from kb.relations import Relation
 from kb.schemas import Kind
@@ -318,15 +319,6 @@ def related(
     _emit(found, as_json, terminal.render_related)
 
 
-def _depth(schema: dict[str, Any]) -> int:
-    """0 for a scalar parameter, 1 for a list, 2 for a matrix (from its JSON Schema)."""
-    if "anyOf" in schema:
-        return max(_depth(option) for option in schema["anyOf"])
-    if schema.get("type") == "array":
-        return 1 + _depth(schema.get("items", {}))
-    return 0
-
-
 def _value(text: str, depth: int) -> Any:
     """A parameter value: JSON if it is JSON (``200``, ``1e-3``, ``true``, ``[[1, 0]]``), else
     the text; a list's items are split at ``,`` and a matrix's rows at ``;``."""
@@ -353,7 +345,7 @@ def _pairs(texts: list[str]) -> list[tuple[str, str]]:
 def _params(pairs: list[tuple[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
     """The demo's parameters from ``NAME=VALUE`` pairs, read by their JSON Schema."""
     fields = schema.get("properties", {})
-    return {name: _value(text, _depth(fields.get(name, {}))) for name, text in pairs}
+    return {name: _value(text, schema_depth(fields.get(name, {}))) for name, text in pairs}
 
 
 @app.command()

@@ -120,7 +120,7 @@ def _summary(demo: Demo[Any], term: str) -> DemoSummary:
     )
 
 
-def _source_code(demo: Demo[Any]) -> list[SourceCode]:
+def source_code(demo: Demo[Any]) -> list[SourceCode]:
     return [
         SourceCode(
             module=source.module,
@@ -189,7 +189,7 @@ async def get_demo(request: Request, slug: SlugOrAlias) -> Response:
         target = _resolve(session, slug)
         demo = registry.DEMOS[target.demo]
         summary = _summary(demo, target.term)
-        return DemoDetail(**dict(summary), sources=_source_code(demo))
+        return DemoDetail(**dict(summary), sources=source_code(demo))
 
     key = ("demo", lookup_key(slug), registry.generation())
     return send(request, await cache_of(request).get(key, build))

@@ -17,9 +17,9 @@ def client_has(request: Request, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def send(request: Request, rendered: Rendered) -> Response:
+def send(request: Request, rendered: Rendered, media_type: str = "application/json") -> Response:
     """The response for ``rendered``: 304 if the client already holds this version."""
     headers = {"ETag": rendered.etag, "Cache-Control": _CACHE_CONTROL}
     if client_has(request, rendered.etag):
         return Response(status_code=304, headers=headers)
-    return Response(rendered.body, media_type="application/json", headers=headers)
+    return Response(rendered.body, media_type=media_type, headers=headers)

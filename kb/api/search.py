@@ -24,6 +24,55 @@ def _result(hit: search.Hit) -> SearchResult:
     return SearchResult(**{**vars(hit), "kind": kind})
 
 
+def search_page(
+    session: Session,
+    q: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    category: str | None = None,
+    kind: Kind | None = None,
+) -> SearchPage:
+    """A page of terms matching ``q``, with did-you-mean: what /search answers (and the web
+    search page shows)."""
+    words = search.tokens(q)
+    require_category(session, category)
+
+    def full_text(match_all: bool) -> tuple[list[search.Hit], int]:
+        return search.full_text(
+            session,
+            words,
+            category=category,
+            kind=kind,
+            limit=limit,
+            offset=offset,
+            match_all=match_all,
+        )
+
+    hits, total = full_text(match_all=True)
+    if total == 0 and len(words) > 1:
+        hits, total = full_text(match_all=False)
+    did_you_mean = None
+    # A query that is exactly a name or alias needs no correction.
+    if total < _FEW and repository.find_term(session, q) is None:
+        close = search.closest(session, q, repository.data_version(session))
+        # A name the query is the start of is a completion (see /suggest), not a correction.
+        if close and not lookup_key(close[0][0]).startswith(" ".join(words)):
+            did_you_mean = close[0][0]
+        if total == 0:
+            hits = search.fuzzy_hits(session, close, category, kind)
+            total = len(hits)
+            hits = hits[offset : offset + limit]
+    return SearchPage(
+        query=q,
+        items=[_result(h) for h in hits],
+        total=total,
+        limit=limit,
+        offset=offset,
+        did_you_mean=did_you_mean,
+    )
+
+
 @router.get("/search", response_model=SearchPage, responses=NOT_FOUND | NOT_MODIFIED)
 async def search_terms(
     request: Request,
@@ -47,41 +96,7 @@ async def search_terms(
     words = search.tokens(q)
 
     def build(session: Session) -> SearchPage:
-        require_category(session, category)
-
-        def full_text(match_all: bool) -> tuple[list[search.Hit], int]:
-            return search.full_text(
-                session,
-                words,
-                category=category,
-                kind=kind,
-                limit=limit,
-                offset=offset,
-                match_all=match_all,
-            )
-
-        hits, total = full_text(match_all=True)
-        if total == 0 and len(words) > 1:
-            hits, total = full_text(match_all=False)
-        did_you_mean = None
-        # A query that is exactly a name or alias needs no correction.
-        if total < _FEW and repository.find_term(session, q) is None:
-            close = search.closest(session, q, repository.data_version(session))
-            # A name the query is the start of is a completion (see /suggest), not a correction.
-            if close and not lookup_key(close[0][0]).startswith(" ".join(words)):
-                did_you_mean = close[0][0]
-            if total == 0:
-                hits = search.fuzzy_hits(session, close, category, kind)
-                total = len(hits)
-                hits = hits[offset : offset + limit]
-        return SearchPage(
-            query=q,
-            items=[_result(h) for h in hits],
-            total=total,
-            limit=limit,
-            offset=offset,
-            did_you_mean=did_you_mean,
-        )
+        return search_page(session, q, limit=limit, offset=offset, category=category, kind=kind)
 
     key = ("search", " ".join(words), q.strip().casefold(), limit, offset, category, kind)
     return send(request, await cache_of(request).get(key, build))

@@ -25,6 +25,15 @@ def _depth(annotation: Any) -> int:
     return 0
 
 
+def schema_depth(schema: dict[str, Any]) -> int:
+    """0 for a scalar parameter, 1 for a list, 2 for a matrix (from its JSON Schema)."""
+    if "anyOf" in schema:
+        return max(schema_depth(option) for option in schema["anyOf"])
+    if schema.get("type") == "array":
+        return 1 + schema_depth(schema.get("items", {}))
+    return 0
+
+
 def from_query(model: type[BaseModel], items: list[tuple[str, str]]) -> dict[str, Any]:
     """Query items as data for ``model.model_validate`` (which parses the strings)."""
     grouped: dict[str, list[str]] = {}

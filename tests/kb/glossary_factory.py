@@ -6,6 +6,10 @@ from typing import Any
 
 import yaml
 
+from kb import loader
+from kb.content import read_glossary
+from kb.db import make_engine
+
 CATEGORIES: list[dict[str, str]] = [
     {"slug": "optimization", "name": "Optimization", "description": "Moving parameters downhill."},
     {"slug": "fundamentals", "name": "Fundamentals", "description": "What every network shares."},
@@ -114,6 +118,14 @@ def write_glossary(
     for slug, fields in terms.items():
         (root / "terms" / f"{slug}.md").write_text(term_text(slug, fields))
     return root
+
+
+def reload(database_url: str, root: Path, terms: dict[str, dict[str, Any]]) -> None:
+    """Write ``terms`` under ``root`` and load them into the database, as ``kb load`` would
+    while a server is running on it."""
+    engine = make_engine(database_url)
+    loader.load(engine, read_glossary(write_glossary(root, terms)))
+    engine.dispose()
 
 
 def glossary_with(**changes: dict[str, Any] | None) -> dict[str, dict[str, Any]]:

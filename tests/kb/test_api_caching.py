@@ -13,7 +13,7 @@ from kb.app import create_app
 from kb.config import Settings
 from kb.content import read_glossary
 from kb.db import make_engine
-from tests.kb.glossary_factory import TERMS, write_glossary
+from tests.kb.glossary_factory import TERMS, reload, write_glossary
 
 GETS = [
     "/api/v1/terms",
@@ -58,9 +58,7 @@ def test_a_reload_changes_content_and_etag(
 ) -> None:
     before = client.get("/api/v1/terms/adamw")
     terms = {**TERMS, "adamw": {**TERMS["adamw"], "summary": "Adam, decay decoupled."}}
-    engine = make_engine(settings.database_url)
-    loader.load(engine, read_glossary(write_glossary(data_dir, terms)))
-    engine.dispose()
+    reload(settings.database_url, data_dir, terms)
     after = client.get("/api/v1/terms/adamw", headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200
     assert after.json()["summary"] == "Adam, decay decoupled."

@@ -5,13 +5,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from markdown_it import MarkdownIt
-from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from kb.content import Glossary, read_glossary
 from kb.relations import Relation
 from kb.rules import lookup_key
 from kb.schemas import TermIn
+from kb.web.render import MARKDOWN, flat_tokens
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 GLOSSARY: Glossary = read_glossary(DATA)  # raises, listing every problem, if data/ is invalid
@@ -114,33 +113,21 @@ def test_algorithm_has_an_equation(slug: str) -> None:
     assert re.search(r"\$[^$]+\$", TERMS[slug].body), "an algorithm needs its defining equation"
 
 
-MARKDOWN = MarkdownIt("commonmark").enable("table").use(dollarmath_plugin, double_inline=True)
-
-
 @pytest.mark.parametrize("slug", sorted(TERMS))
 def test_body_renders_with_balanced_math(slug: str) -> None:
-    tokens = MARKDOWN.parse(TERMS[slug].body)
-    html = MARKDOWN.renderer.render(tokens, MARKDOWN.options, {})
-    assert html.strip()
-    math = [t for t in _walk(tokens) if t.type.startswith("math")]
-    stray = [t.content for t in _walk(tokens) if t.type == "text" and "$" in t.content]
+    assert MARKDOWN.render(TERMS[slug].body).strip()
+    tokens = flat_tokens(TERMS[slug].body)
+    math = [t for t in tokens if t.type.startswith("math")]
+    stray = [t.content for t in tokens if t.type == "text" and "$" in t.content]
     assert not stray, f"unbalanced $ in: {stray}"
     assert all(t.content.strip() for t in math), "empty formula"
     if TERMS[slug].kind == "algorithm":
         assert math
 
 
-def _walk(tokens: list) -> list:  # type: ignore[type-arg]
-    flat = []
-    for token in tokens:
-        flat.append(token)
-        flat += _walk(token.children or [])
-    return flat
-
-
 def test_unbalanced_math_is_caught() -> None:
-    tokens = MARKDOWN.parse("A price of $5 and $x^2$ and $$")
-    assert any(t.type == "text" and "$" in t.content for t in _walk(tokens))
+    tokens = flat_tokens("A price of $5 and $x^2$ and $$")
+    assert any(t.type == "text" and "$" in t.content for t in tokens)
 
 
 def test_aliases_do_not_shadow_each_other() -> None:

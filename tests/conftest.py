@@ -1,4 +1,4 @@
-"""Fixtures: every database test runs on SQLite and on PostgreSQL.
+"""Shared fixtures (tests/kb, tests/web): database tests run on SQLite and on PostgreSQL.
 
 PostgreSQL is the server at 127.0.0.1:5432 (override with KB_TEST_POSTGRES_URL). It is never
 skipped: if it cannot be reached the tests fail. Each test gets a schema of its own, dropped
