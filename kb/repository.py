@@ -187,8 +187,8 @@ def related_terms(
     return sorted(items, key=lambda item: (_RELATION_ORDER[item.relation], item.name.casefold()))
 
 
-def term_detail(session: Session, term: Term) -> TermDetail:
-    assert term.id is not None
+def _own_parts(session: Session, term: Term) -> tuple[Category, list[str], list[ReferenceModel]]:
+    """A term's category, aliases and references, in the order its file gives them."""
     category = session.get_one(Category, term.category_id)
     aliases = session.exec(
         select(Alias.name).where(Alias.term_id == term.id).order_by(col(Alias.position))
@@ -196,19 +196,25 @@ def term_detail(session: Session, term: Term) -> TermDetail:
     references = session.exec(
         select(Reference).where(Reference.term_id == term.id).order_by(col(Reference.position))
     ).all()
+    return category, list(aliases), [_reference(r) for r in references]
+
+
+def term_detail(session: Session, term: Term) -> TermDetail:
+    assert term.id is not None
+    category, aliases, references = _own_parts(session, term)
     href = f"{API_PREFIX}/terms/{term.slug}"
     demo_href = f"{href}/demo" if term.demo else None
     return TermDetail(
         slug=term.slug,
         version=term.version,
         name=term.name,
-        aliases=list(aliases),
+        aliases=aliases,
         summary=term.summary,
         body=term.body,
         category=CategoryRef(slug=category.slug, name=category.name),
         kind="algorithm" if term.kind == "algorithm" else "concept",
         related=related_terms(session, term.id),
-        references=[_reference(r) for r in references],
+        references=references,
         demo=DemoLink(slug=term.demo, href=demo_href) if term.demo and demo_href else None,
         links=TermLinks(self=href, related=f"{href}/related", demo=demo_href),
     )
@@ -229,28 +235,22 @@ def _reference(row: Reference) -> ReferenceModel:
 def term_source(session: Session, term: Term) -> TermIn:
     """The term as its data file gives it: front matter and body, its own related list."""
     assert term.id is not None
-    category = session.get_one(Category, term.category_id)
-    aliases = session.exec(
-        select(Alias.name).where(Alias.term_id == term.id).order_by(col(Alias.position))
-    ).all()
+    category, aliases, references = _own_parts(session, term)
     related = session.exec(
         select(Term.slug, LinkEntry.relation)
         .join(Term, col(Term.id) == col(LinkEntry.target_id))
         .where(LinkEntry.term_id == term.id)
         .order_by(col(LinkEntry.position))
     ).all()
-    references = session.exec(
-        select(Reference).where(Reference.term_id == term.id).order_by(col(Reference.position))
-    ).all()
     return TermIn(
         slug=term.slug,
         name=term.name,
-        aliases=list(aliases),
+        aliases=aliases,
         category=category.slug,
         kind="algorithm" if term.kind == "algorithm" else "concept",
         summary=term.summary,
         related=[LinkIn(term=slug, relation=Relation(relation)) for slug, relation in related],
-        references=[_reference(r) for r in references],
+        references=references,
         demo=term.demo,
         body=term.body,
     )

@@ -1,16 +1,23 @@
 """Categories and the terms in each."""
 
 import difflib
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from sqlmodel import Session
 
 from kb import editing, repository
 from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
-from kb.api.writes import WRITE_ERRORS, expected_version, merge_patch, validated, write
+from kb.api.writes import (
+    WRITE_ERRORS,
+    MergePatch,
+    expected_version,
+    merge_patch,
+    validated,
+    write,
+)
 from kb.auth import Editor
 from kb.models import Category
 from kb.schemas import API_PREFIX, CategoryDetail, CategoryIn, CategoryList
@@ -86,13 +93,7 @@ async def replace_category(
 async def patch_category(
     request: Request,
     slug: CategorySlug,
-    patch: Annotated[
-        dict[str, Any],
-        Body(
-            media_type="application/merge-patch+json",
-            description="A JSON merge patch (RFC 7396) of slug, name and description.",
-        ),
-    ],
+    patch: MergePatch,
     _editor: Editor,
 ) -> Response:
     """Change a category's name or description."""

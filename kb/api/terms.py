@@ -1,16 +1,23 @@
 """Terms: list, look up (by slug, name or alias, any case) and related terms."""
 
 import difflib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlmodel import Session
 
 from kb import editing, graph, history, repository
 from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
-from kb.api.writes import WRITE_ERRORS, expected_version, merge_patch, validated, write
+from kb.api.writes import (
+    WRITE_ERRORS,
+    MergePatch,
+    expected_version,
+    merge_patch,
+    validated,
+    write,
+)
 from kb.auth import Editor
 from kb.models import Term, TermRevision
 from kb.relations import Relation
@@ -186,14 +193,7 @@ async def replace_term(
 async def patch_term(
     request: Request,
     slug: SlugOrAlias,
-    patch: Annotated[
-        dict[str, Any],
-        Body(
-            media_type="application/merge-patch+json",
-            description="A JSON merge patch (RFC 7396) of the term's record: the fields to"
-            " change; null removes an optional one.",
-        ),
-    ],
+    patch: MergePatch,
     editor: Editor,
 ) -> Response:
     """Change some fields of a term's record."""

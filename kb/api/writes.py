@@ -6,9 +6,9 @@ A write is based on a version of the record: the client sends the ETag it got fr
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import Body, FastAPI, HTTPException, Request, Response
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -34,6 +34,16 @@ WRITE_ERRORS: Responses = {
     412: {"model": StaleBody, "description": "The record changed since the If-Match version."},
     428: {"model": ErrorBody, "description": "If-Match is missing."},
 }
+
+
+MergePatch = Annotated[
+    dict[str, Any],
+    Body(
+        media_type="application/merge-patch+json",
+        description="A JSON merge patch (RFC 7396) of the record: the fields to change; null"
+        " removes an optional one.",
+    ),
+]
 
 
 def expected_version(request: Request) -> int:
