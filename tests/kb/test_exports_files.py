@@ -1,5 +1,5 @@
 """kb.exports.files: the database written back as data files that load to the same state,
-whatever the text holds."""
+byte for byte for a freshly loaded data/, whatever the text holds."""
 
 import os
 import subprocess
@@ -224,6 +224,17 @@ def assert_served_alike(engine: Engine, exported: Glossary, tmp_path: Path) -> N
         assert api_records(fresh) == served
     finally:
         fresh.dispose()
+
+
+def test_real_data_exports_byte_for_byte(tmp_path: Path, engine: Engine) -> None:
+    loader.load(engine, read_glossary(DATA))
+    files.export(engine, tmp_path / "data")
+    produced = sorted(p.relative_to(tmp_path / "data") for p in (tmp_path / "data").rglob("*"))
+    expected = sorted(p.relative_to(DATA) for p in DATA.rglob("*"))
+    assert produced == expected
+    for path in expected:
+        if (DATA / path).is_file():
+            assert (tmp_path / "data" / path).read_bytes() == (DATA / path).read_bytes(), path
 
 
 def test_round_trip_of_the_real_data(tmp_path: Path, engine: Engine) -> None:
