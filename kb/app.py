@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kb import loader
-from kb.api import categories, demos, errors, graph, health, search, terms
+from kb.api import categories, demos, errors, export, graph, health, search, terms
 from kb.cache import ResponseCache
 from kb.config import Settings, get_settings
 from kb.db import create_schema, make_engine
@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.public_url = settings.public_url
     errors.install(app)
-    for module in (terms, categories, search, graph, demos, health):
+    for module in (terms, categories, search, graph, demos, health, export):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     demo_cache_size: int = Field(
         default=128, ge=0, description="Most recent demo results (and plots) kept in memory."
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="The site's public root URL (https://glossary.example.org) for the canonical "
+        "links, sitemap and JSON-LD of the web pages; unset: the URL each request came to.",
+    )
     demo_memory_mb: int = Field(
         default=1024,
         ge=64,
