@@ -6,8 +6,12 @@ slug order; CSV and JSON Lines go out a batch of terms at a time, while SKOS nee
 graph before rdflib can write it.
 """
 
-from collections.abc import Iterator
+import errno
+import os
+import secrets
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -70,3 +74,22 @@ def stream(
             else:
                 lines = tabular.jsonl_lines(batch, categories)
             yield "".join(lines).encode()
+
+
+def write_file(path: Path, chunks: Iterable[bytes]) -> int:
+    """Write ``chunks`` to ``path`` through a temporary file beside it, renamed into place at
+    the end: an export that fails or is interrupted leaves no file cut short. Returns the size."""
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such directory", str(path.parent))
+    # Not tempfile.mkstemp: its files are private (0600), and this one keeps the mode it gets.
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with staging.open("xb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            size = out.tell()
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return size

@@ -1,5 +1,5 @@
-"""kb.exports.files: the database written back as data files that load to the same state,
-byte for byte for a freshly loaded data/, whatever the text holds."""
+"""kb.exports.files and ``kb export``: the database written back as data files that load to
+the same state, byte for byte for a freshly loaded data/, whatever the text holds."""
 
 import os
 import subprocess
@@ -17,14 +17,16 @@ from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from typer.testing import CliRunner
 
-from kb import loader, repository
+from kb import exports, loader, repository
 from kb.app import create_app
 from kb.cache import ResponseCache
+from kb.cli import ExportFormat, app
 from kb.config import Settings
 from kb.content import Glossary, lookup_key, read_glossary
 from kb.db import create_schema, make_engine
-from kb.exports import files, records
+from kb.exports import Format, files, records
 from kb.exports.files import ExportError, render_term, write_directory
 from kb.exports.yaml_text import WIDTH, flow_list, folded, quoted, scalar
 from kb.models import Term
@@ -33,6 +35,7 @@ from tests.kb.glossary_factory import CATEGORIES, TERMS, write_glossary
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
+runner = CliRunner()
 
 
 def by_slug(glossary: Glossary) -> dict[str, TermIn]:
@@ -46,6 +49,11 @@ def same_content(a: Glossary, b: Glossary) -> bool:
         and a.categories == b.categories
         and sorted(a.links, key=repr) == sorted(b.links, key=repr)
     )
+
+
+def kb(*args: str, database_url: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env={"KB_DATABASE_URL": database_url})
+    return result.exit_code, result.stdout, result.stderr
 
 
 # --- YAML scalars: whatever the text, PyYAML reads back exactly that ---------------------------
@@ -414,3 +422,65 @@ def test_an_edit_during_the_export_is_not_counted_as_exported(
     with Session(engine) as session:
         assert repository.loaded_files_version(session) == loaded
         assert repository.data_version(session) == "edit-adamw"
+
+
+# --- kb export ----------------------------------------------------------------------------------
+
+
+def test_kb_export_files(tmp_path: Path, data_dir: Path, database_url: str) -> None:
+    kb("load", str(data_dir), database_url=database_url)
+    code, out, _ = kb("export", str(tmp_path / "out"), database_url=database_url)
+    assert code == 0
+    assert f"exported {len(TERMS)} terms to {tmp_path / 'out'}" in out
+    assert same_content(read_glossary(tmp_path / "out"), read_glossary(data_dir))
+    code, out, _ = kb("export", str(tmp_path / "out"), database_url=database_url)
+    assert "(0 files changed)" in out
+
+
+def test_kb_export_streams_to_a_file_or_stdout(
+    tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    kb("load", str(data_dir), database_url=database_url)
+    code, out, _ = kb("export", "-f", "jsonl", "-", database_url=database_url)
+    assert code == 0
+    assert [line.split('"')[3] for line in out.splitlines()] == sorted(TERMS)
+    code, out, _ = kb(
+        "export", "--format", "turtle", str(tmp_path / "g.ttl"), database_url=database_url
+    )
+    assert code == 0 and out.startswith(f"exported turtle to {tmp_path / 'g.ttl'}")
+    assert "<http://localhost:8000/api/v1/terms/adamw>" in (tmp_path / "g.ttl").read_text()
+
+
+def test_kb_export_errors(tmp_path: Path, data_dir: Path, database_url: str) -> None:
+    code, _, err = kb("export", str(tmp_path / "out"), database_url=database_url)
+    assert code == 1 and "the database holds no glossary" in err
+    kb("load", str(data_dir), database_url=database_url)
+    code, _, err = kb("export", "-", database_url=database_url)
+    assert code == 1 and "--format files writes a directory" in err
+    code, _, err = kb(
+        "export", "-f", "csv", str(tmp_path / "nowhere" / "g.csv"), database_url=database_url
+    )
+    assert code == 1 and f"nothing exported: {tmp_path / 'nowhere'}: no such directory" in err
+    code, _, err = kb("export", "-f", "xml", str(tmp_path / "g.xml"), database_url=database_url)
+    assert code == 2 and "'xml' is not one of" in err
+    assert not any(p.name.startswith(("out", "g.", ".")) for p in tmp_path.iterdir())
+
+
+def test_cli_formats_are_the_api_formats_and_files() -> None:
+    assert {f.value for f in ExportFormat} == {"files", *Format}
+
+
+def test_a_file_export_that_fails_leaves_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "glossary.csv"
+    target.write_text("the previous export")
+
+    def fail_midway() -> Any:
+        yield b"slug,name\n"
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        exports.write_file(target, fail_midway())
+    assert target.read_text() == "the previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["glossary.csv"]
+    assert exports.write_file(target, iter([b"a,", b"b\n"])) == 4
+    assert target.read_text() == "a,b\n"
