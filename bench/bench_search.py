@@ -36,7 +36,7 @@ from kb import loader
 from kb.app import create_app
 from kb.config import Settings
 from kb.content import Glossary
-from kb.db import create_schema, make_engine
+from kb.db import make_engine, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = os.environ.get(
@@ -82,7 +82,7 @@ def timed(client: TestClient, path: str, params: list[dict[str, str]]) -> list[f
 
 def measure(url: str, glossary: Glossary, n_queries: int) -> dict[str, float]:
     engine = make_engine(url)
-    create_schema(engine)
+    migrate(engine)
     start = time.perf_counter()
     loader.load(engine, glossary)
     load_s = time.perf_counter() - start

@@ -9,7 +9,7 @@ from kb import loader
 from kb.api import categories, demos, errors, export, graph, health, search, terms
 from kb.cache import ResponseCache
 from kb.config import Settings, get_settings
-from kb.db import create_schema, make_engine
+from kb.db import make_engine, migrate
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
 
@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        create_schema(engine)
+        migrate(engine)
         if settings.data_dir is not None:
             loader.sync(engine, settings.data_dir)
         app.state.engine = engine

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import httpx
 import typer
 import uvicorn
+from alembic.util.exc import CommandError
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,7 +34,7 @@ from kb.client import (
 )
 from kb.config import Settings
 from kb.content import ContentError, Glossary, read_glossary
-from kb.db import create_schema, make_engine
+from kb.db import make_engine, migrate, schema_revision
 from kb.demos.schemas import DemoRun
 from kb.exports import DEFAULT_BASE_URL, Format, files
 from kb.exports.files import ExportError
@@ -97,7 +98,7 @@ def _database() -> Iterator[Engine]:
     url = Settings().database_url
     with _database_errors(url):
         engine = make_engine(url)
-        create_schema(engine)
+        migrate(engine)
         yield engine
 
 
@@ -190,6 +191,30 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
+@app.command(name="migrate")
+def migrate_command(
+    revision: Annotated[
+        str, typer.Option(help="The schema revision to upgrade to (the latest by default).")
+    ] = "head",
+) -> None:
+    """Upgrade the database schema (KB_DATABASE_URL); the server also does this on start."""
+    url = Settings().database_url
+    with _database_errors(url):
+        engine = make_engine(url)
+        try:
+            before = schema_revision(engine)
+            migrate(engine, revision)
+            after = schema_revision(engine)
+        except CommandError as exc:
+            raise _fail(f"cannot migrate to {revision!r}: {exc}") from None
+        finally:
+            engine.dispose()
+    if before == after:
+        typer.echo(f"database schema already at revision {after}")
+    else:
+        typer.echo(f"database schema upgraded from revision {before or 'none'} to {after}")
+
+
 # --- looking things up: through a server (--url) or the API run in this process -------------
 
 LOCAL_ROOT = "http://kb.local"
@@ -227,7 +252,7 @@ async def _local_app(*, demos: bool) -> "AsyncIterator[FastAPI]":
             else:
                 engine = make_engine(settings.database_url)
                 stack.callback(engine.dispose)
-                create_schema(engine)
+                migrate(engine)
                 app.state.engine = engine
                 app.state.cache = ResponseCache(engine, ttl=settings.cache_ttl, max_entries=0)
         yield app

@@ -13,14 +13,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kb.demos import registry
+from kb import rules
 from kb.relations import Relation, canonical_link
+from kb.rules import Loc, lookup_key
 from kb.schemas import CategoryIn, TermIn
 
 CATEGORIES_FILE = "categories.yaml"
 TERMS_DIR = "terms"
-
-Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, order=True)
@@ -73,16 +72,6 @@ class _Source:
             if loc[:end] in self.lines:
                 return self.lines[loc[:end]]
         return None
-
-
-_CONTROL_CHARACTERS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
-
-
-def lookup_key(name: str) -> str:
-    """The form in which slugs, names and aliases are matched: case-insensitive, trimmed,
-    runs of white space as one space, control characters dropped (no name has one, and
-    PostgreSQL refuses NUL in text)."""
-    return " ".join(name.translate(_CONTROL_CHARACTERS).split()).casefold()
 
 
 def format_loc(loc: Iterable[str | int]) -> str:
@@ -226,6 +215,10 @@ def _cross_checks(
         if first is not f:
             report(f, ("slug",), f"duplicate slug {f.term.slug!r}: {first.source.path} has it too")
 
+    for f in files:
+        for loc, message in rules.own_problems(f.term):
+            report(f, loc, message)
+
     # Every name a term answers to must lead to exactly one term. Slugs and names claim their
     # keys first, so a clash is reported at the alias that causes it.
     owners: dict[str, str] = {}
@@ -233,50 +226,29 @@ def _cross_checks(
         for loc, text in [(("slug",), f.term.slug), (("name",), f.term.name)]:
             other = owners.setdefault(lookup_key(text), f.term.slug)
             if other != f.term.slug:
-                report(f, loc, f"{text!r} is already the slug, name or alias of term {other!r}")
+                report(f, loc, rules.taken(text, other))
     for f in files:
         own = {lookup_key(f.term.slug), lookup_key(f.term.name)}
         for i, alias in enumerate(f.term.aliases):
             key = lookup_key(alias)
             if key in own:
-                report(f, ("aliases", i), f"alias {alias!r} repeats this term's own slug or name")
                 continue
             other = owners.setdefault(key, f.term.slug)
             if other != f.term.slug:
-                report(
-                    f, ("aliases", i), f"{alias!r} is already the slug, name or alias of {other!r}"
-                )
+                report(f, ("aliases", i), rules.taken(alias, other))
 
+    known_categories = sorted(category_slugs)
     links: dict[tuple[str, str], tuple[StoredLink, _TermFile]] = {}
     for f in files:
         if f.term.category not in category_slugs:
-            report(
-                f, ("category",), f"unknown category {f.term.category!r} (not in {CATEGORIES_FILE})"
-            )
-        if f.term.demo is not None and registry.get(f.term.demo) is None:
-            report(
-                f,
-                ("demo",),
-                f"unknown demo {f.term.demo!r} (registered demos: {', '.join(registry.slugs())})",
-            )
-        listed: dict[str, Relation] = {}
-        for i, link in enumerate(f.term.related):
-            link_loc: Loc = ("related", i, "term")
-            if link.term in listed:
-                first_type = listed[link.term]
-                message = f"{link.term!r} is listed twice"
-                if first_type is not link.relation:
-                    message += f" with conflicting relations {first_type.value!r} and"
-                    message += f" {link.relation.value!r}"
-                report(f, ("related", i, "relation"), message)
-                continue
-            listed[link.term] = link.relation
-            if link.term == f.term.slug:
-                report(f, link_loc, "a term cannot be related to itself")
-                continue
+            report(f, ("category",), rules.unknown_category(f.term.category, known_categories))
+        demo = rules.demo_problem(f.term)
+        if demo is not None:
+            report(f, *demo)
+        for i, link in rules.links_to_others(f.term):
             if link.term not in slugs:
                 if link.term not in broken:
-                    report(f, link_loc, f"links to unknown term {link.term!r}")
+                    report(f, ("related", i, "term"), rules.unknown_term(link.term))
                 continue
             stored = StoredLink(*canonical_link(f.term.slug, link.relation, link.term))
             pair = (min(stored.source, stored.target), max(stored.source, stored.target))
@@ -288,9 +260,12 @@ def _cross_checks(
                 report(
                     f,
                     ("related", i, "relation"),
-                    f"conflicting relation with {link.term!r}: declared here as"
-                    f" {link.relation.value!r} but in {where.source.path} as"
-                    f" {declared.source} {declared.relation.value} {declared.target}",
+                    rules.conflicting_relation(
+                        link.term,
+                        link.relation,
+                        where.source.path,
+                        (declared.source, declared.relation, declared.target),
+                    ),
                 )
     stored_links = [entry[0] for entry in links.values()]
     problems += _broader_cycles(stored_links, {f.term.slug: f for f in files})
@@ -314,13 +289,12 @@ def _broader_cycles(links: list[StoredLink], files: dict[str, _TermFile]) -> lis
                     if cycle not in reported:
                         reported.add(cycle)
                         f = files[start]
-                        chain = " -> ".join([*path, start])
                         problems.append(
                             Problem(
                                 f.source.path,
                                 f.source.line_of(("related",)),
                                 "related",
-                                f"'broader' links form a cycle: {chain}",
+                                rules.broader_cycle([*path, start]),
                             )
                         )
                 elif parent not in path:

@@ -2,12 +2,15 @@
 
 from typing import Any, Literal
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
-from sqlmodel import SQLModel, create_engine
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlmodel import create_engine
 
 from kb import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from kb.search import create_search_schema
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -58,8 +61,44 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def create_schema(engine: Engine) -> None:
-    """The tables of ``kb.models`` and the backend's search index; safe to call again."""
-    with engine.begin() as connection:
-        SQLModel.metadata.create_all(connection)
-        create_search_schema(connection)
+# The revision that describes the schema databases created before migrations existed have.
+_FIRST_REVISION = "0001"
+# Any fixed number: the key of the PostgreSQL advisory lock that serialises migrations.
+_MIGRATION_LOCK_KEY = 7_411_202
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "kb:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The migration the database is at (None: empty, or made before migrations existed)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (the latest by default); a no-op when it is there.
+
+    Several processes may start at once: they take turns (SQLite's write lock, an advisory
+    lock on PostgreSQL) and all but the first find nothing left to do.
+    """
+    with engine.connect().execution_options(**WRITE_LOCK) as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+            )
+        config = alembic_config(connection)
+        context = MigrationContext.configure(connection)
+        if context.get_current_revision() is None and inspect(connection).has_table("term"):
+            command.stamp(config, _FIRST_REVISION)
+        command.upgrade(config, revision)

@@ -13,9 +13,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 from kb import history, repository, search
-from kb.content import Glossary, data_version, lookup_key, read_glossary
+from kb.content import Glossary, data_version, read_glossary
 from kb.db import WRITE_LOCK
 from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Reference, Term
+from kb.rules import lookup_key
 
 
 class UnexportedEdits(Exception):

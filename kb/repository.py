@@ -7,9 +7,9 @@ from sqlalchemy import delete, func, text
 from sqlmodel import Session, col, select
 
 from kb import search
-from kb.content import lookup_key
 from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Meta, Reference, Term
 from kb.relations import Relation
+from kb.rules import lookup_key
 from kb.schemas import (
     API_PREFIX,
     CategoryDetail,

@@ -11,14 +11,15 @@ and each token is quoted, so FTS5 and tsquery syntax in a query is just text.
 
 import html
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from threading import Lock
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 from sqlmodel import Session
 
-from kb.content import lookup_key
+from kb.rules import lookup_key
 
 # Weights per column: name, aliases, summary, body.
 _BM25_WEIGHTS = (10.0, 8.0, 3.0, 1.0)
@@ -60,76 +61,66 @@ def _is_postgres(session: Session | Connection) -> bool:
 # --- schema and index ------------------------------------------------------------------------
 
 
-def create_search_schema(connection: Connection) -> None:
-    """The backend's search structures, next to the tables of ``kb.models``."""
-    if _is_postgres(connection):
-        connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
-        connection.execute(
-            text(
-                "CREATE TABLE IF NOT EXISTS term_search ("
-                " term_id INTEGER PRIMARY KEY REFERENCES term(id) ON DELETE CASCADE,"
-                " document TSVECTOR NOT NULL,"  # everything: what a query must match
-                " head TSVECTOR NOT NULL)"  # name, aliases, summary: what ranks a match
-            )
-        )
-        for statement in (
-            "CREATE INDEX IF NOT EXISTS ix_term_search_document"
-            " ON term_search USING GIN (document)",
-            "CREATE INDEX IF NOT EXISTS ix_term_sort_name_trgm"
-            " ON term USING GIN (sort_name public.gin_trgm_ops)",
-            # Byte-wise order makes a prefix a contiguous key range whatever the locale.
-            'CREATE INDEX IF NOT EXISTS ix_lookup_key_prefix ON lookup_key (key COLLATE "C")',
-        ):
-            connection.execute(text(statement))
-    else:
-        # No prefix index: prefixes are matched only in names and aliases (see _fts5_query),
-        # where a scan of the term range is as fast, and at 20k terms a prefix='3' index
-        # doubled the build (2.7 s -> 5.4 s) while making those queries no faster (0.3-0.9 ms
-        # without it, 0.6-1.8 ms with it). Type-ahead (/suggest) uses the lookup-key B-tree.
-        connection.execute(
-            text(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS term_fts USING fts5("
-                "name, aliases, summary, body, tokenize='porter unicode61 remove_diacritics 2')"
-            )
-        )
-
-
 def clear_index(session: Session) -> None:
     session.execute(
         text("DELETE FROM term_search" if _is_postgres(session) else "DELETE FROM term_fts")
     )
 
 
+def _index_terms(session: Session, term_ids: Collection[int] | None) -> None:
+    """Insert the index rows of ``term_ids`` (every term if None) from ``term`` and ``alias``:
+    the one statement both the full rebuild and single-term updates use."""
+    where, params = "", {}
+    if term_ids is not None:
+        where, params = " WHERE t.id IN :ids", {"ids": list(term_ids)}
+    aggregate = "string_agg" if _is_postgres(session) else "group_concat"
+    aliases = f"(SELECT {aggregate}(a.name, ' ') FROM alias a WHERE a.term_id = t.id)"
+    if _is_postgres(session):
+        statement = (
+            "INSERT INTO term_search (term_id, document, head)"
+            " SELECT id, head || setweight(to_tsvector('english', body), 'D'), head FROM ("
+            " SELECT t.id, t.body,"
+            " setweight(to_tsvector('english', t.name), 'A')"
+            f" || setweight(to_tsvector('english', coalesce({aliases}, '')), 'A')"
+            " || setweight(to_tsvector('english', t.summary), 'B') AS head"
+            f" FROM term t{where}) AS parts"
+        )
+    else:
+        statement = (
+            "INSERT INTO term_fts (rowid, name, aliases, summary, body)"
+            f" SELECT t.id, t.name, coalesce({aliases}, ''), t.summary, t.body FROM term t{where}"
+        )
+    query = text(statement)
+    if term_ids is not None:
+        query = query.bindparams(bindparam("ids", expanding=True))
+    session.execute(query, params)
+
+
 def rebuild_index(session: Session) -> None:
     """Index every term; call inside the transaction that wrote them."""
     clear_index(session)
-    aliases = (
-        "(SELECT string_agg(a.name, ' ') FROM alias a WHERE a.term_id = t.id)"
-        if _is_postgres(session)
-        else "(SELECT group_concat(a.name, ' ') FROM alias a WHERE a.term_id = t.id)"
-    )
+    _index_terms(session, None)
     if _is_postgres(session):
-        session.execute(
-            text(
-                "INSERT INTO term_search (term_id, document, head)"
-                " SELECT id, head || setweight(to_tsvector('english', body), 'D'), head FROM ("
-                " SELECT t.id, t.body,"
-                " setweight(to_tsvector('english', t.name), 'A')"
-                f" || setweight(to_tsvector('english', coalesce({aliases}, '')), 'A')"
-                " || setweight(to_tsvector('english', t.summary), 'B') AS head"
-                " FROM term t) AS parts"
-            )
-        )
         # Fresh statistics, or the planner keeps guessing from the empty tables it last saw
         # and scans instead of using the GIN index.
         session.execute(text("ANALYZE term, term_search, lookup_key, link"))
-    else:
-        session.execute(
-            text(
-                "INSERT INTO term_fts (rowid, name, aliases, summary, body)"
-                f" SELECT t.id, t.name, coalesce({aliases}, ''), t.summary, t.body FROM term t"
-            )
-        )
+
+
+def update_index(session: Session, term_ids: Collection[int]) -> None:
+    """Bring the index up to date for exactly ``term_ids``: call inside the transaction that
+    changed those terms (their ``term``, ``alias`` or ``lookup_key`` rows, or deleted them),
+    after flushing it, so readers see records and index change together."""
+    if not term_ids:
+        return
+    table, column = ("term_search", "term_id") if _is_postgres(session) else ("term_fts", "rowid")
+    session.execute(
+        text(f"DELETE FROM {table} WHERE {column} IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        ),
+        {"ids": list(term_ids)},
+    )
+    # Ids no longer in ``term`` select nothing: a deleted term just leaves the index.
+    _index_terms(session, term_ids)
 
 
 # --- full-text search ------------------------------------------------------------------------

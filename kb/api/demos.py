@@ -25,7 +25,6 @@ from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound, Responses
 from kb.api.responses import client_has, send
 from kb.api.terms import SlugOrAlias, find_or_404
-from kb.content import lookup_key
 from kb.demos import registry, sources
 from kb.demos.base import Demo, DemoParams, budget_errors
 from kb.demos.query import from_query, to_query
@@ -41,6 +40,7 @@ from kb.demos.schemas import (
     SourceCode,
 )
 from kb.demos.worker import Job
+from kb.rules import lookup_key
 from kb.schemas import API_PREFIX, ErrorBody
 
 log = logging.getLogger(__name__)

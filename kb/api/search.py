@@ -10,7 +10,7 @@ from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED
 from kb.api.responses import send
 from kb.api.terms import require_category
-from kb.content import lookup_key
+from kb.rules import lookup_key
 from kb.schemas import Kind, SearchPage, SearchResult, Suggestion, SuggestionList
 
 router = APIRouter(tags=["search"])

@@ -10,9 +10,9 @@ from kb import graph, repository
 from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
-from kb.content import lookup_key
 from kb.models import Term
 from kb.relations import Relation
+from kb.rules import lookup_key
 from kb.schemas import Kind, NeighbourTerm, PathStep, RelatedList, TermDetail, TermPage
 
 router = APIRouter(prefix="/terms", tags=["terms"])

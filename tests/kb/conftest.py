@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from kb.app import create_app
 from kb.config import Settings
-from kb.db import create_schema, make_engine
+from kb.db import make_engine, migrate
 from tests.kb.glossary_factory import write_glossary
 
 POSTGRES_URL = os.environ.get(
@@ -49,7 +49,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
-    create_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

@@ -8,8 +8,9 @@ import pytest
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from kb.content import Glossary, lookup_key, read_glossary
+from kb.content import Glossary, read_glossary
 from kb.relations import Relation
+from kb.rules import lookup_key
 from kb.schemas import TermIn
 
 DATA = Path(__file__).resolve().parents[2] / "data"
