@@ -25,7 +25,7 @@ from kb.cache import ResponseCache
 from kb.cli import ExportFormat, app
 from kb.config import Settings
 from kb.content import Glossary, lookup_key, read_glossary
-from kb.db import create_schema, make_engine
+from kb.db import make_engine, migrate
 from kb.exports import Format, files, records
 from kb.exports.files import ExportError, render_term, write_directory
 from kb.exports.yaml_text import WIDTH, flow_list, folded, quoted, scalar
@@ -224,7 +224,7 @@ def api_records(engine: Engine) -> dict[str, Any]:
 def assert_served_alike(engine: Engine, exported: Glossary, tmp_path: Path) -> None:
     """The export loads into a fresh database whose API serves every term as ``engine``'s."""
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
-    create_schema(fresh)
+    migrate(fresh)
     loader.load(fresh, exported)
     try:
         served = api_records(engine)
@@ -283,12 +283,17 @@ def test_unusual_text_survives_the_database_round_trip(tmp_path: Path, engine: E
 # --- writing safely -----------------------------------------------------------------------------
 
 
-def test_export_over_old_files_replaces_only_what_changed(
-    tmp_path: Path, data_dir: Path, engine: Engine
-) -> None:
+@pytest.fixture
+def out(tmp_path: Path, data_dir: Path, engine: Engine) -> Path:
+    """The factory glossary, loaded and then exported to ``tmp_path / "out"``."""
     loader.load(engine, read_glossary(data_dir))
-    out = tmp_path / "out"
-    files.export(engine, out)
+    files.export(engine, tmp_path / "out")
+    return tmp_path / "out"
+
+
+def test_export_over_old_files_replaces_only_what_changed(
+    tmp_path: Path, out: Path, engine: Engine
+) -> None:
     (out / "terms" / "gone.md").write_text("a term deleted since")
     (out / "terms" / "adamw.md").write_text("stale")
     (out / "README").write_text("not ours")
@@ -302,12 +307,7 @@ def test_export_over_old_files_replaces_only_what_changed(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_failure_while_writing_leaves_the_old_files(
-    tmp_path: Path, data_dir: Path, engine: Engine
-) -> None:
-    loader.load(engine, read_glossary(data_dir))
-    out = tmp_path / "out"
-    files.export(engine, out)
+def test_failure_while_writing_leaves_the_old_files(tmp_path: Path, out: Path) -> None:
     before = {p: p.read_bytes() for p in out.rglob("*.*")}
 
     def fail_midway() -> Any:
@@ -325,7 +325,7 @@ def test_kill_mid_export_leaves_whole_files(tmp_path: Path, data_dir: Path) -> N
     """A process killed while it moves files into place leaves each file old or new, whole."""
     url = f"sqlite:///{tmp_path / 'kb.sqlite3'}"
     engine = make_engine(url)
-    create_schema(engine)
+    migrate(engine)
     loader.load(engine, read_glossary(data_dir))
     with Session(engine) as session:
         session.execute(update(Term).values(summary="Edited over the API."))
