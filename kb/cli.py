@@ -11,6 +11,7 @@ import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -22,7 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from kb import loader, terminal
+from kb import exports, loader, terminal
 from kb.auth import new_key
 from kb.cache import ResponseCache
 from kb.client import (
@@ -37,6 +38,8 @@ from kb.content import ContentError, Glossary, read_glossary
 from kb.db import make_engine, migrate, schema_revision
 from kb.demos.query import schema_depth
 from kb.demos.schemas import DemoRun
+from kb.exports import DEFAULT_BASE_URL, Format, files
+from kb.exports.files import ExportError
 from kb.relations import Relation
 from kb.schemas import Kind
 
@@ -123,6 +126,71 @@ def load(path: DataPath = None) -> None:
         f"loaded {len(glossary.terms)} terms, {len(glossary.categories)} categories and "
         f"{len(glossary.links)} links from {root} (data version {glossary.version})"
     )
+
+
+class ExportFormat(StrEnum):
+    """What ``kb export`` writes: a data directory, or one of the API's formats."""
+
+    files = "files"
+    turtle = Format.turtle.value
+    jsonld = Format.jsonld.value
+    csv = Format.csv.value
+    jsonl = Format.jsonl.value
+
+
+@app.command()
+def export(
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="Where to write: a data directory (files), else a file or - for stdout.",
+            show_default=False,
+        ),
+    ],
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="files: a data directory that `kb load` reads back (categories.yaml, "
+            "terms/*.md); turtle or jsonld: SKOS; csv: a row per term; jsonl: a JSON record "
+            "per line.",
+        ),
+    ] = ExportFormat.files,
+) -> None:
+    """Write the database's glossary out: as data files to review and commit, or as SKOS, CSV
+    or JSON Lines. Nothing is left half-written: files go to a temporary place first."""
+    settings = Settings()
+    with _database() as engine:
+        if format is ExportFormat.files:
+            if path == "-":
+                raise _fail("--format files writes a directory; give its path, not -")
+            try:
+                written = files.export(engine, Path(path))
+            except (ExportError, OSError) as exc:
+                raise _fail(f"nothing exported: {_reason(exc)}") from None
+            typer.echo(
+                f"exported {written.terms} terms to {path} ({written.changed} files changed)"
+            )
+            return
+        chunks = exports.stream(engine, Format(format), settings.public_url or DEFAULT_BASE_URL)
+        if path == "-":
+            out = sys.stdout.buffer
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            return
+        try:
+            size = exports.write_file(Path(path), chunks)
+        except OSError as exc:
+            raise _fail(f"nothing exported: {_reason(exc)}") from None
+        typer.echo(f"exported {format.value} to {path} ({size} bytes)")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 @app.command(name="migrate")

@@ -8,7 +8,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from kb.config import Settings
 from kb.schemas import API_PREFIX
 from kb.web import pages
 
@@ -25,9 +24,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await pages.not_found_page(request, [], detail, asked=asked or None)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def install(app: FastAPI) -> None:
     """Serve the pages, their static files, and HTML 404s outside the API."""
-    app.state.public_url = settings.public_url
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(HTTPException, _http_error)

@@ -75,6 +75,7 @@ def test_openapi_documents_every_route() -> None:
         "/api/v1/terms/{slug}/demo",
         "/api/v1/terms/{slug}/demo/plot.svg",
         "/api/v1/health",
+        "/api/v1/export/{format}",
     }
     assert "404" in schema["paths"]["/api/v1/terms/{slug}"]["get"]["responses"]
     term = schema["paths"]["/api/v1/terms/{slug}"]
