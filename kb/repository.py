@@ -1,5 +1,6 @@
 """Queries over the glossary tables: the one place that speaks SQL."""
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -187,34 +188,23 @@ def related_terms(
     return sorted(items, key=lambda item: (_RELATION_ORDER[item.relation], item.name.casefold()))
 
 
-def _own_parts(session: Session, term: Term) -> tuple[Category, list[str], list[ReferenceModel]]:
-    """A term's category, aliases and references, in the order its file gives them."""
-    category = session.get_one(Category, term.category_id)
-    aliases = session.exec(
-        select(Alias.name).where(Alias.term_id == term.id).order_by(col(Alias.position))
-    ).all()
-    references = session.exec(
-        select(Reference).where(Reference.term_id == term.id).order_by(col(Reference.position))
-    ).all()
-    return category, list(aliases), [_reference(r) for r in references]
-
-
 def term_detail(session: Session, term: Term) -> TermDetail:
     assert term.id is not None
-    category, aliases, references = _own_parts(session, term)
+    category = session.get_one(Category, term.category_id)
+    source = term_source(session, term)
     href = f"{API_PREFIX}/terms/{term.slug}"
     demo_href = f"{href}/demo" if term.demo else None
     return TermDetail(
         slug=term.slug,
         version=term.version,
         name=term.name,
-        aliases=aliases,
+        aliases=source.aliases,
         summary=term.summary,
         body=term.body,
         category=CategoryRef(slug=category.slug, name=category.name),
-        kind="algorithm" if term.kind == "algorithm" else "concept",
+        kind=source.kind,
         related=related_terms(session, term.id),
-        references=references,
+        references=source.references,
         demo=DemoLink(slug=term.demo, href=demo_href) if term.demo and demo_href else None,
         links=TermLinks(self=href, related=f"{href}/related", demo=demo_href),
     )
@@ -235,25 +225,56 @@ def _reference(row: Reference) -> ReferenceModel:
 def term_source(session: Session, term: Term) -> TermIn:
     """The term as its data file gives it: front matter and body, its own related list."""
     assert term.id is not None
-    category, aliases, references = _own_parts(session, term)
-    related = session.exec(
-        select(Term.slug, LinkEntry.relation)
-        .join(Term, col(Term.id) == col(LinkEntry.target_id))
-        .where(LinkEntry.term_id == term.id)
-        .order_by(col(LinkEntry.position))
-    ).all()
-    return TermIn(
-        slug=term.slug,
-        name=term.name,
-        aliases=aliases,
-        category=category.slug,
-        kind="algorithm" if term.kind == "algorithm" else "concept",
-        summary=term.summary,
-        related=[LinkIn(term=slug, relation=Relation(relation)) for slug, relation in related],
-        references=references,
-        demo=term.demo,
-        body=term.body,
+    return term_sources(session, [term.id])[0]
+
+
+def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
+    """``term_source`` of each of ``ids``, in that order, in a few queries for all of them."""
+    rows = {t.id: t for t in session.exec(select(Term).where(col(Term.id).in_(ids))).all()}
+    category_slugs = dict(
+        session.exec(
+            select(Category.id, Category.slug).where(
+                col(Category.id).in_({t.category_id for t in rows.values()})
+            )
+        ).all()
     )
+    aliases: dict[int, list[str]] = defaultdict(list)
+    for term_id, name in session.exec(
+        select(Alias.term_id, Alias.name)
+        .where(col(Alias.term_id).in_(ids))
+        .order_by(col(Alias.term_id), col(Alias.position))
+    ):
+        aliases[term_id].append(name)
+    references: dict[int, list[ReferenceModel]] = defaultdict(list)
+    for ref in session.exec(
+        select(Reference)
+        .where(col(Reference.term_id).in_(ids))
+        .order_by(col(Reference.term_id), col(Reference.position))
+    ):
+        references[ref.term_id].append(_reference(ref))
+    related: dict[int, list[LinkIn]] = defaultdict(list)
+    for term_id, relation, slug in session.exec(
+        select(LinkEntry.term_id, LinkEntry.relation, Term.slug)
+        .join(Term, col(Term.id) == col(LinkEntry.target_id))
+        .where(col(LinkEntry.term_id).in_(ids))
+        .order_by(col(LinkEntry.term_id), col(LinkEntry.position))
+    ):
+        related[term_id].append(LinkIn(term=slug, relation=Relation(relation)))
+    return [
+        TermIn(
+            slug=rows[i].slug,
+            name=rows[i].name,
+            aliases=aliases[i],
+            category=category_slugs[rows[i].category_id],
+            kind="algorithm" if rows[i].kind == "algorithm" else "concept",
+            summary=rows[i].summary,
+            related=related[i],
+            references=references[i],
+            demo=rows[i].demo,
+            body=rows[i].body,
+        )
+        for i in ids
+    ]
 
 
 def find_category(session: Session, slug: str) -> Category | None:

@@ -4,7 +4,11 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Match
 
 from kb.schemas import ErrorBody, NotFoundBody
 
@@ -40,6 +44,28 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _routed(request: Request, method: str) -> bool:
+    scope = {**request.scope, "method": method}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's HTTP errors as JSON, with a 405's ``Allow`` naming every method of the path.
+
+    FastAPI makes one route per method, so Starlette's own ``Allow`` names only the first route
+    that matched the path (``GET`` for ``/terms``, which also takes ``POST``).
+    """
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allowed = [method for method in _METHODS if _routed(request, method)]
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Exception, _unexpected)

@@ -15,10 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from kb import repository
 from kb.content import StoredLink
-from kb.models import Alias, Category, Link, LinkEntry, Reference, Term
+from kb.models import Category, Link, Term
 from kb.relations import Relation
-from kb.schemas import CategoryIn, LinkIn, ReferenceModel, TermIn
+from kb.schemas import CategoryIn, TermIn
 
 BATCH_SIZE = 500
 """Terms per batch: a few queries each, small enough to keep memory flat at any size."""
@@ -75,10 +76,9 @@ def _slug_order(session: Session) -> list[int]:
 
 def term_batches(session: Session, batch_size: int = BATCH_SIZE) -> Iterator[list[TermRecord]]:
     """Every term, in slug order, ``batch_size`` at a time."""
-    category_slugs = dict(session.exec(select(Category.id, Category.slug)).all())
     order = _slug_order(session)
     for start in range(0, len(order), batch_size):
-        yield _records(session, order[start : start + batch_size], category_slugs)
+        yield _records(session, order[start : start + batch_size])
 
 
 def terms(session: Session, batch_size: int = BATCH_SIZE) -> Iterator[TermRecord]:
@@ -86,59 +86,10 @@ def terms(session: Session, batch_size: int = BATCH_SIZE) -> Iterator[TermRecord
         yield from batch
 
 
-def _records(
-    session: Session, ids: Sequence[int], category_slugs: dict[int | None, str]
-) -> list[TermRecord]:
-    rows = {t.id: t for t in session.exec(select(Term).where(col(Term.id).in_(ids))).all()}
-    aliases: dict[int, list[str]] = defaultdict(list)
-    for term_id, name in session.exec(
-        select(Alias.term_id, Alias.name)
-        .where(col(Alias.term_id).in_(ids))
-        .order_by(col(Alias.term_id), col(Alias.position))
-    ):
-        aliases[term_id].append(name)
-    references: dict[int, list[ReferenceModel]] = defaultdict(list)
-    for ref in session.exec(
-        select(Reference)
-        .where(col(Reference.term_id).in_(ids))
-        .order_by(col(Reference.term_id), col(Reference.position))
-    ):
-        references[ref.term_id].append(
-            ReferenceModel.model_validate(ref.model_dump(exclude={"term_id", "position"}))
-        )
-    related = _related(session, ids)
+def _records(session: Session, ids: Sequence[int]) -> list[TermRecord]:
     links = _links(session, ids)
-    records = []
-    for term_id in ids:
-        row = rows[term_id]
-        term = TermIn(
-            slug=row.slug,
-            name=row.name,
-            aliases=aliases[term_id],
-            category=category_slugs[row.category_id],
-            kind="algorithm" if row.kind == "algorithm" else "concept",
-            summary=row.summary,
-            related=related[term_id],
-            references=references[term_id],
-            demo=row.demo,
-            body=row.body,
-        )
-        records.append(TermRecord(term, links[term_id]))
-    return records
-
-
-def _related(session: Session, ids: Sequence[int]) -> dict[int, list[LinkIn]]:
-    """Each term's ``related:`` list as its file (or its last edit) gave it, in order."""
-    rows = session.exec(
-        select(LinkEntry.term_id, LinkEntry.relation, Term.slug)
-        .join(Term, col(Term.id) == col(LinkEntry.target_id))
-        .where(col(LinkEntry.term_id).in_(ids))
-        .order_by(col(LinkEntry.term_id), col(LinkEntry.position))
-    )
-    related: dict[int, list[LinkIn]] = defaultdict(list)
-    for term_id, relation, slug in rows:
-        related[term_id].append(LinkIn(term=slug, relation=Relation(relation)))
-    return related
+    sources = repository.term_sources(session, ids)
+    return [TermRecord(term, links[term_id]) for term_id, term in zip(ids, sources, strict=True)]
 
 
 def _links(session: Session, ids: Sequence[int]) -> dict[int, list[StoredLink]]:

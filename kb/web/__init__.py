@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from kb.api.errors import http_error
 from kb.schemas import API_PREFIX
 from kb.web import pages
 
@@ -18,7 +18,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.url.path
     if exc.status_code != 404 or path == API_PREFIX or path.startswith(f"{API_PREFIX}/"):
-        return await http_exception_handler(request, exc)
+        return await http_error(request, exc)
     asked = path.rstrip("/").rsplit("/", 1)[-1][:200]
     detail = f"Nothing is at {path}."
     return await pages.not_found_page(request, [], detail, asked=asked or None)

@@ -83,3 +83,19 @@ def test_openapi_documents_every_route() -> None:
     for method in ("put", "patch", "delete"):
         assert term[method]["security"] == [{"HTTPBearer": []}]
         assert {"401", "404", "409", "412", "428"} <= set(term[method]["responses"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/v1/terms", "GET, POST"),
+        ("POST", "/api/v1/terms/adamw", "GET, PUT, PATCH, DELETE"),
+        ("DELETE", "/api/v1/health", "GET"),
+    ],
+)
+def test_405_names_every_method_of_the_path(method: str, path: str, allowed: str) -> None:
+    with TestClient(create_app(Settings(database_url="sqlite://"))) as client:
+        response = client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.json() == {"detail": "Method Not Allowed"}
