@@ -4,10 +4,18 @@
 write API validate with the same rules and so give the same messages.
 """
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from kb.relations import Relation
 
@@ -18,7 +26,23 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
 ARXIV_PATTERN = r"^(?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$"
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# Control characters other than tab and line breaks, and lone surrogates: no glossary text has
+# them, PostgreSQL refuses NUL, and UTF-8 cannot encode a lone surrogate.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    found = _UNPRINTABLE.search(text)
+    if found is not None:
+        raise ValueError(
+            f"contains the unprintable character U+{ord(found.group()):04X} at position"
+            f" {found.start()}: remove it"
+        )
+    return text
+
+
+Printable = AfterValidator(_printable)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), Printable]
 Kind = Literal["concept", "algorithm"]
 
 
@@ -42,7 +66,7 @@ class ReferenceModel(_Strict):
     authors: list[Annotated[Text, StringConstraints(max_length=200)]] = Field(min_length=1)
     year: int = Field(ge=1600, le=2100)
     venue: Text
-    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$"), Printable]
     arxiv: (
         Annotated[
             str,
@@ -52,7 +76,7 @@ class ReferenceModel(_Strict):
         ]
         | None
     ) = None
-    doi: Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/\S+$")] | None = None
+    doi: Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/\S+$"), Printable] | None = None
 
 
 class TermIn(_Strict):

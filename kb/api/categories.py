@@ -12,8 +12,8 @@ from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
 from kb.api.writes import (
     WRITE_ERRORS,
+    ExpectedVersion,
     MergePatch,
-    expected_version,
     merge_patch,
     validated,
     write,
@@ -77,10 +77,13 @@ async def create_category(request: Request, category: CategoryIn, _editor: Edito
 
 @router.put("/{slug}", response_model=CategoryDetail, responses=WRITE_ERRORS | NOT_FOUND)
 async def replace_category(
-    request: Request, slug: CategorySlug, category: CategoryIn, _editor: Editor
+    request: Request,
+    slug: CategorySlug,
+    category: CategoryIn,
+    _editor: Editor,
+    expected: ExpectedVersion,
 ) -> Response:
     """Replace a category's name and description (its slug cannot change)."""
-    expected = expected_version(request)
 
     def change(session: Session) -> CategoryDetail:
         row = _find_or_404(session, slug)
@@ -95,9 +98,9 @@ async def patch_category(
     slug: CategorySlug,
     patch: MergePatch,
     _editor: Editor,
+    expected: ExpectedVersion,
 ) -> Response:
     """Change a category's name or description."""
-    expected = expected_version(request)
 
     def change(session: Session) -> CategoryDetail:
         row = _find_or_404(session, slug)
@@ -109,9 +112,10 @@ async def patch_category(
 
 
 @router.delete("/{slug}", status_code=204, responses=WRITE_ERRORS | NOT_FOUND)
-async def delete_category(request: Request, slug: CategorySlug, _editor: Editor) -> Response:
+async def delete_category(
+    request: Request, slug: CategorySlug, _editor: Editor, expected: ExpectedVersion
+) -> Response:
     """Delete a category that has no terms (409 lists them otherwise)."""
-    expected = expected_version(request)
 
     def change(session: Session) -> None:
         editing.delete_category(session, _find_or_404(session, slug), expected)

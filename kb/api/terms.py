@@ -12,8 +12,8 @@ from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
 from kb.api.writes import (
     WRITE_ERRORS,
+    ExpectedVersion,
     MergePatch,
-    expected_version,
     merge_patch,
     validated,
     write,
@@ -171,10 +171,9 @@ async def create_term(request: Request, term: TermIn, editor: Editor) -> Respons
     responses=WRITE_ERRORS | NOT_FOUND,
 )
 async def replace_term(
-    request: Request, slug: SlugOrAlias, term: TermIn, editor: Editor
+    request: Request, slug: SlugOrAlias, term: TermIn, editor: Editor, expected: ExpectedVersion
 ) -> Response:
     """Replace a term's whole record (send every field; a missing optional one is cleared)."""
-    expected = expected_version(request)
 
     def change(session: Session) -> TermDetail:
         row = find_or_404(session, slug)
@@ -195,9 +194,9 @@ async def patch_term(
     slug: SlugOrAlias,
     patch: MergePatch,
     editor: Editor,
+    expected: ExpectedVersion,
 ) -> Response:
     """Change some fields of a term's record."""
-    expected = expected_version(request)
 
     def change(session: Session) -> TermDetail:
         row = find_or_404(session, slug)
@@ -219,13 +218,13 @@ async def delete_term(
     request: Request,
     slug: SlugOrAlias,
     editor: Editor,
+    expected: ExpectedVersion,
     cascade: Annotated[
         Literal["links"] | None,
         Query(description="`links`: also remove the links other terms have to this one."),
     ] = None,
 ) -> Response:
     """Delete a term. If other terms link to it: 409 listing them, unless ``cascade=links``."""
-    expected = expected_version(request)
 
     def change(session: Session) -> None:
         row = find_or_404(session, slug)

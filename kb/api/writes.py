@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, FastAPI, HTTPException, Request, Response
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -29,6 +29,7 @@ M = TypeVar("M", bound=BaseModel)
 _VERSION_TAG = re.compile(r'^(?:W/)?"(\d+)(?:-[0-9a-f]*)?"$')
 
 WRITE_ERRORS: Responses = {
+    400: {"model": ErrorBody, "description": "The body cannot be read (not UTF-8 JSON)."},
     401: {"model": ErrorBody, "description": "No API key, or not a valid one."},
     409: {"model": ConflictBody, "description": "Clashes with other records."},
     412: {"model": StaleBody, "description": "The record changed since the If-Match version."},
@@ -46,9 +47,17 @@ MergePatch = Annotated[
 ]
 
 
-def expected_version(request: Request) -> int:
+def expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description='The ETag GET returned for the record (or its version: `"3"`): the'
+            " version this write changes. Required: 428 without it, 412 if it is not current."
+        ),
+    ] = None,
+) -> int:
     """The version named by If-Match; 428 without one, 412 for a tag that names none."""
-    header = request.headers.get("if-match")
+    header = if_match
     if header is None or header.strip() == "*":
         raise HTTPException(
             428,
@@ -93,6 +102,10 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             merged[key] = merge_patch(merged.get(key), value)
     return merged
+
+
+ExpectedVersion = Annotated[int, Depends(expected_version)]
+"""The version a write is based on, from its If-Match header."""
 
 
 async def write(

@@ -178,6 +178,7 @@ BAD_TERMS: dict[str, dict[str, Any]] = {
         "references": [{"title": "T", "authors": [], "year": 1200, "venue": "V", "url": "ftp://x"}]
     },
     "long name": {"name": "x" * 121},
+    "control character": {"summary": "NUL\x00 and BEL\x07 are not text"},
 }
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from kb.app import create_app
 from kb.auth import new_key
@@ -37,4 +38,11 @@ def live_app(settings: Settings) -> Iterator[FastAPI]:
 @schema.parametrize()
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case: schemathesis.Case, live_app: FastAPI) -> None:
-    case.call_and_validate(app=live_app, headers={"Authorization": f"Bearer {KEY}"})
+    # A write that fits the schema may still name an unknown category or term, or a version
+    # that is not current: 422, 412 and 428 depend on the data, which the schema cannot say.
+    writes = case.method.upper() in {"POST", "PUT", "PATCH", "DELETE"} and "/demo" not in case.path
+    case.call_and_validate(
+        app=live_app,
+        headers={"Authorization": f"Bearer {KEY}"},
+        excluded_checks=[positive_data_acceptance] if writes else [],
+    )

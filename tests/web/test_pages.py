@@ -101,6 +101,7 @@ def test_json_ld_cannot_end_its_script_element() -> None:
     hostile = "Ends </script><script>alert(1)</script> <!-- here"
     detail = TermDetail(
         slug="x",
+        version=1,
         name=hostile,
         aliases=[hostile],
         summary=hostile,
