@@ -100,10 +100,9 @@ def replace_term(session: Session, row: Term, term: TermIn, expected: int, actor
     if term.slug != row.slug:
         raise Invalid([(("slug",), f"must stay {row.slug!r}: a term's slug cannot change")])
     assert row.id is not None
-    before = repository.term_source(session, row)
     _claim(session, row, expected)
     _check(session, term, row_id=row.id)
-    _remember_base(session, row.slug, expected, before)
+    _remember_base(session, row, expected)
     columns = _term_columns(session, term)
     digest = history.digest_of(history.record_of(term))
     session.execute(update(Term).where(col(Term.id) == row.id).values(**columns, digest=digest))
@@ -129,7 +128,6 @@ def delete_term(session: Session, row: Term, expected: int, actor: str, cascade:
         .where(LinkEntry.target_id == row.id)
         .order_by(col(Term.slug))
     ).all()
-    before = repository.term_source(session, row)
     _claim(session, row, expected)
     if linking and not cascade:
         slugs = sorted({t.slug for t in linking})
@@ -138,12 +136,12 @@ def delete_term(session: Session, row: Term, expected: int, actor: str, cascade:
             " first, or delete with ?cascade=links to remove them in the same change.",
             {"linked_from": slugs},
         )
-    _remember_base(session, row.slug, expected, before)
+    _remember_base(session, row, expected)
     changed = []
     for other in {t.id: t for t in linking}.values():
+        _remember_base(session, other, other.version)
         old = repository.term_source(session, other)
         new = old.model_copy(update={"related": [e for e in old.related if e.term != row.slug]})
-        _remember_base(session, other.slug, other.version, old)
         session.execute(
             delete(LinkEntry).where(
                 col(LinkEntry.term_id) == other.id, col(LinkEntry.target_id) == row.id
@@ -346,12 +344,13 @@ def _refuse_broader_cycle(session: Session, term_id: int) -> None:
                 frontier.add(parent)
 
 
-def _remember_base(session: Session, slug: str, version: int, record: TermIn) -> None:
+def _remember_base(session: Session, row: Term, version: int) -> None:
     """Give a term that was never edited the revision it had, before an edit replaces it."""
-    if history.latest_revisions(session, [slug]):
+    if history.latest_revisions(session, [row.slug]):
         return
     at = repository.loaded_at(session) or datetime.now(UTC)
-    _record(session, slug, version, "load", "load", record, at=at)
+    record = repository.term_source(session, row)
+    _record(session, row.slug, version, "load", "load", record, at=at)
 
 
 def _record(

@@ -188,10 +188,11 @@ def related_terms(
     return sorted(items, key=lambda item: (_RELATION_ORDER[item.relation], item.name.casefold()))
 
 
-def term_detail(session: Session, term: Term) -> TermDetail:
+def term_detail(session: Session, term: Term, source: TermIn | None = None) -> TermDetail:
+    """The API's record of ``term``; ``source``: its ``term_source``, if the caller has it."""
     assert term.id is not None
     category = session.get_one(Category, term.category_id)
-    source = term_source(session, term)
+    source = source or term_source(session, term)
     href = f"{API_PREFIX}/terms/{term.slug}"
     demo_href = f"{href}/demo" if term.demo else None
     return TermDetail(

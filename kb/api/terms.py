@@ -160,7 +160,7 @@ async def create_term(request: Request, term: TermIn, editor: Editor) -> Respons
     """Add a term (the fields of a data file's front matter, plus ``body``)."""
 
     def change(session: Session) -> TermDetail:
-        return repository.term_detail(session, editing.create_term(session, term, editor))
+        return repository.term_detail(session, editing.create_term(session, term, editor), term)
 
     return await write(request, change, status_code=201, location=f"{API_PREFIX}/terms/{term.slug}")
 
@@ -177,9 +177,8 @@ async def replace_term(
 
     def change(session: Session) -> TermDetail:
         row = find_or_404(session, slug)
-        return repository.term_detail(
-            session, editing.replace_term(session, row, term, expected, editor)
-        )
+        row = editing.replace_term(session, row, term, expected, editor)
+        return repository.term_detail(session, row, term)
 
     return await write(request, change)
 
@@ -202,9 +201,8 @@ async def patch_term(
         row = find_or_404(session, slug)
         current = history.record_of(repository.term_source(session, row))
         term = validated(TermIn, merge_patch(current, patch))
-        return repository.term_detail(
-            session, editing.replace_term(session, row, term, expected, editor)
-        )
+        row = editing.replace_term(session, row, term, expected, editor)
+        return repository.term_detail(session, row, term)
 
     return await write(request, change)
 

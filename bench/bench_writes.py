@@ -1,0 +1,151 @@
+"""Latency of PATCH /api/v1/terms/{slug} against the least a versioned write can do, same run.
+
+kb's write checks the key, validates the record with kb check's rules, rewrites the term's
+aliases, lookup keys and links, re-indexes it for search, records a revision and moves the
+data version on, all in one transaction. The peer (bare_writes.py) runs only the conditional
+UPDATE that every safe write needs. Both are uvicorn with one worker on the same database,
+called one request at a time over keep-alive HTTP, in interleaved rounds.
+
+    .venv/bin/python bench/bench_writes.py [--rounds 5] [--writes 100] [--postgres URL]
+"""
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+import psycopg
+from _common import append_results, free_port, machine_line, start_uvicorn
+from sqlalchemy.engine import make_url
+
+from kb.auth import new_key
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def latencies(client: httpx.Client, url: str, headers: dict[str, str], writes: int) -> list[float]:
+    """Seconds per PATCH, each sent with the ETag (version) of the previous answer."""
+    tag = client.get(url).headers.get("etag") or f'"{client.get(url).json()["version"]}"'
+    seconds = []
+    for n in range(writes):
+        started = time.perf_counter()
+        response = client.patch(
+            url, json={"summary": f"Write number {n}."}, headers={**headers, "If-Match": tag}
+        )
+        seconds.append(time.perf_counter() - started)
+        response.raise_for_status()
+        tag = response.headers.get("etag") or f'"{response.json()["version"]}"'
+    return seconds
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1]
+
+
+def run(database_url: str, label: str, rounds: int, writes: int) -> list[str]:
+    key, digest = new_key()
+    kb_env = {
+        "KB_DATA_DIR": str(ROOT / "data"),
+        "KB_DATABASE_URL": database_url,
+        "KB_API_KEYS": json.dumps({"bench": digest}),
+    }
+    kb_port, bare_port = free_port(), free_port()
+    kb = start_uvicorn(["kb.app:create_app", "--factory"], kb_env, kb_port, "/api/v1/health")
+    bare = start_uvicorn(
+        ["bare_writes:app", "--app-dir", str(ROOT / "bench")],
+        {"KB_DATABASE_URL": database_url},
+        bare_port,
+        "/terms/adamw",
+    )
+    ours: list[float] = []
+    peer: list[float] = []
+    try:
+        with httpx.Client(timeout=30) as client:
+            kb_url = f"http://127.0.0.1:{kb_port}/api/v1/terms/adamw"
+            bare_url = f"http://127.0.0.1:{bare_port}/terms/momentum"
+            auth = {"Authorization": f"Bearer {key}"}
+            latencies(client, kb_url, auth, 10)  # warm up both
+            latencies(client, bare_url, {}, 10)
+            for _ in range(rounds):
+                ours += latencies(client, kb_url, auth, writes)
+                peer += latencies(client, bare_url, {}, writes)
+    finally:
+        for server in (kb, bare):
+            server.terminate()
+            server.wait()
+    ms = 1000
+    ratio = statistics.median(ours) / statistics.median(peer)
+    return [
+        f"| {label} | kb PATCH | {statistics.median(ours) * ms:.1f} |"
+        f" {percentile(ours, 99) * ms:.1f} |",
+        f"| {label} | bare conditional UPDATE | {statistics.median(peer) * ms:.1f} |"
+        f" {percentile(peer, 99) * ms:.1f} |",
+        f"| {label} | **ratio kb / bare (p50)** | **{ratio:.1f}** | |",
+    ]
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """``url`` with a schema of its own for the run, dropped afterwards."""
+    schema = "kb_bench_writes"
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        options = {"options": f"-csearch_path={schema}"}
+        yield make_url(url).update_query_dict(options).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--writes", type=int, default=100)
+    parser.add_argument(
+        "--postgres",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        help="also measure on this PostgreSQL database (in a schema of its own); '' to skip",
+    )
+    parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    options = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += run(f"sqlite:///{tmp}/bench.sqlite3", "SQLite", options.rounds, options.writes)
+    if options.postgres:
+        with postgres_schema(options.postgres) as url:
+            rows += run(url, "PostgreSQL", options.rounds, options.writes)
+    report = "\n".join(
+        [
+            f"## API write latency, {datetime.date.today().isoformat()}",
+            "",
+            machine_line(),
+            f"- versions: Python {platform.python_version()}, fastapi {version('fastapi')}, "
+            f"uvicorn {version('uvicorn')}, sqlalchemy {version('sqlalchemy')}",
+            f"- {options.rounds} interleaved rounds of {options.writes} sequential PATCHes per"
+            " side (each with the previous answer's ETag), one uvicorn worker each, keep-alive,"
+            " the real data/ glossary",
+            "",
+            "| database | server | p50 ms | p99 ms |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+    print(report)
+    if not options.no_write:
+        append_results(report)
+
+
+if __name__ == "__main__":
+    main()
