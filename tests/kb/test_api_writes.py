@@ -486,3 +486,36 @@ def test_start_refuses_to_load_files_over_unexported_edits(
     settings = Settings(database_url=writable.database_url, cache_ttl=0)
     with TestClient(create_app(settings)) as api:
         assert api.get(f"{API}/terms/adamw").json()["summary"] == "Edited."
+
+
+# --- edits back to files ---------------------------------------------------------------------
+
+
+def test_edits_exported_as_files_load_to_the_same_records(
+    api: TestClient, writable: Settings, tmp_path: Path
+) -> None:
+    """The review path: edit over the API, ``kb export``, commit, ``kb load`` elsewhere."""
+    from kb import loader
+    from kb.db import migrate
+    from kb.exports import files
+
+    assert api.post(f"{API}/terms", json=NEW_TERM, headers=AUTH).status_code == 201
+    assert edit(api, "patch", "momentum", json={"aliases": ["velocity"]}).status_code == 200
+    deleted = edit(api, "delete", "rmsprop", params={"cascade": "links"})
+    assert deleted.status_code == 204
+    engine = make_engine(writable.database_url)
+    files.export(engine, tmp_path / "exported")
+    engine.dispose()
+    glossary = read_glossary(tmp_path / "exported")
+    assert {t.slug for t in glossary.terms} == set(TERMS) - {"rmsprop"} | {"nadam"}
+
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    migrate(fresh)
+    loader.load(fresh, glossary)
+    fresh.dispose()
+    reloaded = Settings(database_url=f"sqlite:///{tmp_path / 'fresh.sqlite3'}", cache_ttl=0)
+    with TestClient(create_app(reloaded)) as copy:
+        for slug in sorted(set(TERMS) - {"rmsprop"} | {"nadam"}):
+            ours, theirs = api.get(f"{API}/terms/{slug}").json(), copy.get(f"{API}/terms/{slug}")
+            assert theirs.status_code == 200
+            assert {**theirs.json(), "version": None} == {**ours, "version": None}, slug
