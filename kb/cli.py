@@ -116,12 +116,25 @@ def check(path: DataPath = None) -> None:
 
 
 @app.command()
-def load(path: DataPath = None) -> None:
+def load(
+    path: DataPath = None,
+    discard_edits: Annotated[
+        bool,
+        typer.Option(
+            "--discard-edits",
+            help="Load even if the database was edited over the API since its last load "
+            "(those edits are lost; `kb export` keeps them).",
+        ),
+    ] = False,
+) -> None:
     """Check the glossary files, then replace the database content with them atomically."""
     root = _data_dir(path)
     glossary = _validated(root)
     with _database() as engine:
-        loader.load(engine, glossary)
+        try:
+            loader.load(engine, glossary, discard_edits=discard_edits)
+        except loader.UnexportedEdits as exc:
+            raise _fail(f"nothing loaded: {exc}") from None
     typer.echo(
         f"loaded {len(glossary.terms)} terms, {len(glossary.categories)} categories and "
         f"{len(glossary.links)} links from {root} (data version {glossary.version})"

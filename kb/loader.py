@@ -25,13 +25,30 @@ class UnexportedEdits(Exception):
     """The files changed, but so did the database (over the API) since it last loaded them."""
 
 
-def load(engine: Engine, glossary: Glossary, *, only_if_changed: bool = False) -> bool:
-    """Replace the database content with ``glossary``; return whether anything was written."""
+def load(
+    engine: Engine,
+    glossary: Glossary,
+    *,
+    only_if_changed: bool = False,
+    discard_edits: bool = False,
+) -> bool:
+    """Replace the database content with ``glossary``; return whether anything was written.
+
+    Raises ``UnexportedEdits`` if the database was edited over the API since its last load,
+    unless ``discard_edits``.
+    """
     with Session(engine) as session:
         session.connection(execution_options=WRITE_LOCK)
         repository.lock_for_write(session)
-        if only_if_changed and repository.data_version(session) == glossary.version:
+        current = repository.data_version(session)
+        if only_if_changed and current == glossary.version:
             return False
+        if not discard_edits and current != repository.loaded_files_version(session):
+            raise UnexportedEdits(
+                "the database was edited over the API since it last loaded files: keep the"
+                " edits with `kb export` (then merge them into the files), or discard them"
+                " with `kb load --discard-edits`"
+            )
         versions = history.record_load(session, glossary.terms)
         repository.delete_content(session)
         _insert(session, glossary, versions)
@@ -49,17 +66,12 @@ def sync(engine: Engine, root: Path) -> bool:
     """
     files = data_version(root)
     with Session(engine) as session:
-        loaded = repository.loaded_files_version(session)
-        current = repository.data_version(session)
-        if files in (loaded, current):
+        if files in (repository.loaded_files_version(session), repository.data_version(session)):
             return False
-        if current is not None and current != loaded:
-            raise UnexportedEdits(
-                f"the files in {root} changed, and the database was edited over the API since it"
-                " last loaded them: keep the edits with `kb export` (then merge the files), or"
-                " replace them with the files with `kb load`"
-            )
-    return load(engine, read_glossary(root), only_if_changed=True)
+    try:
+        return load(engine, read_glossary(root), only_if_changed=True)
+    except UnexportedEdits as exc:
+        raise UnexportedEdits(f"the files in {root} changed, but {exc}") from None
 
 
 def _insert(session: Session, glossary: Glossary, versions: dict[str, history.Stamp]) -> None:

@@ -519,3 +519,24 @@ def test_edits_exported_as_files_load_to_the_same_records(
             ours, theirs = api.get(f"{API}/terms/{slug}").json(), copy.get(f"{API}/terms/{slug}")
             assert theirs.status_code == 200
             assert {**theirs.json(), "version": None} == {**ours, "version": None}, slug
+
+
+def test_kb_load_keeps_api_edits_unless_told_to_discard_them(
+    api: TestClient, writable: Settings, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from kb.cli import app
+
+    assert edit(api, "patch", "adamw", json={"summary": "Edited."}).status_code == 200
+    monkeypatch.setenv("KB_DATABASE_URL", writable.database_url)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["load", str(data_dir)])
+    assert refused.exit_code == 1
+    assert "nothing loaded: the database was edited over the API" in refused.output
+    assert api.get(f"{API}/terms/adamw").json()["summary"] == "Edited."
+    discarded = runner.invoke(app, ["load", str(data_dir), "--discard-edits"])
+    assert discarded.exit_code == 0, discarded.output
+    assert api.get(f"{API}/terms/adamw").json()["summary"] == TERMS["adamw"]["summary"]
+    history = api.get(f"{API}/terms/adamw/history").json()["items"]
+    assert [(h["version"], h["actor"]) for h in history] == [(3, "load"), (2, "alice"), (1, "load")]
