@@ -11,11 +11,12 @@ and each token is quoted, so FTS5 and tsquery syntax in a query is just text.
 
 import html
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from threading import Lock
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 from sqlmodel import Session
 
 from kb.content import lookup_key
@@ -100,36 +101,60 @@ def clear_index(session: Session) -> None:
     )
 
 
+def _index_terms(session: Session, term_ids: Collection[int] | None) -> None:
+    """Insert the index rows of ``term_ids`` (every term if None) from ``term`` and ``alias``:
+    the one statement both the full rebuild and single-term updates use."""
+    where, params = "", {}
+    if term_ids is not None:
+        where, params = " WHERE t.id IN :ids", {"ids": list(term_ids)}
+    aggregate = "string_agg" if _is_postgres(session) else "group_concat"
+    aliases = f"(SELECT {aggregate}(a.name, ' ') FROM alias a WHERE a.term_id = t.id)"
+    if _is_postgres(session):
+        statement = (
+            "INSERT INTO term_search (term_id, document, head)"
+            " SELECT id, head || setweight(to_tsvector('english', body), 'D'), head FROM ("
+            " SELECT t.id, t.body,"
+            " setweight(to_tsvector('english', t.name), 'A')"
+            f" || setweight(to_tsvector('english', coalesce({aliases}, '')), 'A')"
+            " || setweight(to_tsvector('english', t.summary), 'B') AS head"
+            f" FROM term t{where}) AS parts"
+        )
+    else:
+        statement = (
+            "INSERT INTO term_fts (rowid, name, aliases, summary, body)"
+            f" SELECT t.id, t.name, coalesce({aliases}, ''), t.summary, t.body FROM term t{where}"
+        )
+    query = text(statement)
+    if term_ids is not None:
+        query = query.bindparams(bindparam("ids", expanding=True))
+    session.execute(query, params)
+
+
 def rebuild_index(session: Session) -> None:
     """Index every term; call inside the transaction that wrote them."""
     clear_index(session)
-    aliases = (
-        "(SELECT string_agg(a.name, ' ') FROM alias a WHERE a.term_id = t.id)"
-        if _is_postgres(session)
-        else "(SELECT group_concat(a.name, ' ') FROM alias a WHERE a.term_id = t.id)"
-    )
+    _index_terms(session, None)
     if _is_postgres(session):
-        session.execute(
-            text(
-                "INSERT INTO term_search (term_id, document, head)"
-                " SELECT id, head || setweight(to_tsvector('english', body), 'D'), head FROM ("
-                " SELECT t.id, t.body,"
-                " setweight(to_tsvector('english', t.name), 'A')"
-                f" || setweight(to_tsvector('english', coalesce({aliases}, '')), 'A')"
-                " || setweight(to_tsvector('english', t.summary), 'B') AS head"
-                " FROM term t) AS parts"
-            )
-        )
         # Fresh statistics, or the planner keeps guessing from the empty tables it last saw
         # and scans instead of using the GIN index.
         session.execute(text("ANALYZE term, term_search, lookup_key, link"))
-    else:
-        session.execute(
-            text(
-                "INSERT INTO term_fts (rowid, name, aliases, summary, body)"
-                f" SELECT t.id, t.name, coalesce({aliases}, ''), t.summary, t.body FROM term t"
-            )
-        )
+
+
+def update_index(session: Session, term_ids: Collection[int]) -> None:
+    """Bring the index up to date for exactly ``term_ids``: call inside the transaction that
+    changed those terms (their ``term``, ``alias`` or ``lookup_key`` rows, or deleted them),
+    after flushing it, so readers see records and index change together."""
+    if not term_ids:
+        return
+    table, column = ("term_search", "term_id") if _is_postgres(session) else ("term_fts", "rowid")
+    session.execute(
+        text(f"DELETE FROM {table} WHERE {column} IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        ),
+        {"ids": list(term_ids)},
+    )
+    # Ids no longer in ``term`` select nothing: a deleted term just leaves the index.
+    _index_terms(session, term_ids)
 
 
 # --- full-text search ------------------------------------------------------------------------

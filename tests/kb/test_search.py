@@ -6,12 +6,16 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from kb import loader
 from kb.config import Settings
 from kb.content import read_glossary
 from kb.db import make_engine
-from kb.search import _highlight, tokens
+from kb.models import Alias, LookupKey, Term
+from kb.search import _highlight, full_text, rebuild_index, tokens, update_index
 from tests.kb.glossary_factory import TERMS, write_glossary
 
 API = "/api/v1"
@@ -205,3 +209,54 @@ def test_suggest_by_prefix_shortest_first(client: TestClient) -> None:
 def test_suggest_validates_its_parameters(client: TestClient) -> None:
     assert client.get(f"{API}/suggest", params={"q": ""}).status_code == 422
     assert client.get(f"{API}/suggest", params={"q": "a", "limit": 21}).status_code == 422
+
+
+def _found(session: Session, query: str) -> list[str]:
+    hits, _ = full_text(session, tokens(query))
+    return [hit.slug for hit in hits]
+
+
+def test_update_index_follows_edits_of_single_terms(engine: Engine, data_dir: Path) -> None:
+    loader.load(engine, read_glossary(data_dir))
+    with Session(engine) as session:
+        momentum = session.exec(select(Term).where(Term.slug == "momentum")).one()
+        adamw = session.exec(select(Term).where(Term.slug == "adamw")).one()
+        assert momentum.id is not None and adamw.id is not None
+        momentum.summary, momentum.body = "Keeps inertia.", "Inertia helps."
+        session.execute(delete(Alias).where(col(Alias.term_id) == momentum.id))
+        session.execute(
+            delete(LookupKey).where(
+                col(LookupKey.term_id) == momentum.id, col(LookupKey.source) == "alias"
+            )
+        )
+        session.add(Alias(term_id=momentum.id, position=0, name="Flywheel"))
+        session.add(
+            LookupKey(key="flywheel", term_id=momentum.id, label="Flywheel", source="alias")
+        )
+        session.delete(adamw)
+        session.flush()
+        update_index(session, [momentum.id, adamw.id])
+        session.commit()
+
+        assert _found(session, "velocity") == []
+        assert _found(session, "heavy ball") == []
+        assert _found(session, "inertia") == ["momentum"]
+        assert _found(session, "flywheel") == ["momentum"]
+        assert "adamw" not in _found(session, "decoupled weight decay adam")
+        assert _found(session, "rmsprop") == ["rmsprop"]  # other terms keep their rows
+
+        # Exactly what a full rebuild would index.
+        queries = ["inertia", "adam", "gradient", "batch norm", "decay", "velocity flywheel"]
+        updated = {q: full_text(session, tokens(q), match_all=False) for q in queries}
+        rebuild_index(session)
+        session.commit()
+        assert {q: full_text(session, tokens(q), match_all=False) for q in queries} == updated
+
+
+def test_update_index_of_nothing_changes_nothing(engine: Engine, data_dir: Path) -> None:
+    loader.load(engine, read_glossary(data_dir))
+    with Session(engine) as session:
+        update_index(session, [])
+        update_index(session, [10_000])  # no such term
+        session.commit()
+        assert _found(session, "velocity") == ["momentum"]
