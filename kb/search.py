@@ -35,6 +35,7 @@ _FTS_TABLE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS term_fts USING fts5("
     "name, aliases, summary, body, tokenize='porter unicode61 remove_diacritics 2')"
 )
+_FTS_AUTOMERGE = 4  # FTS5's default
 
 
 def tokens(query: str) -> list[str]:
@@ -107,9 +108,15 @@ def create_search_schema(connection: Connection) -> None:
 
 
 def clear_index(session: Session) -> None:
-    session.execute(
-        text("DELETE FROM term_search" if _is_postgres(session) else "DELETE FROM term_fts")
-    )
+    if _is_postgres(session):
+        # Row by row, so that readers keep seeing the old index until the commit: TRUNCATE
+        # or DROP would lock them out for the whole load.
+        session.execute(text("DELETE FROM term_search"))
+    else:
+        # Deleting the rows of a 100k-term FTS5 table took 25 s, dropping it well under one;
+        # in WAL mode readers keep their snapshot, old table included, until the commit.
+        session.execute(text("DROP TABLE term_fts"))
+        session.execute(text(_FTS_TABLE))
 
 
 def _index_terms(session: Session, term_ids: Collection[int] | None) -> None:
@@ -144,11 +151,27 @@ def _index_terms(session: Session, term_ids: Collection[int] | None) -> None:
 def rebuild_index(session: Session) -> None:
     """Index every term; call inside the transaction that wrote them."""
     clear_index(session)
-    _index_terms(session, None)
     if _is_postgres(session):
+        _index_terms(session, None)
         # Fresh statistics, or the planner keeps guessing from the empty tables it last saw
         # and scans instead of using the GIN index.
         session.execute(text("ANALYZE term, term_search, lookup_key, link"))
+    else:
+        # Merging segments while they are written rewrites them again and again; one merge at
+        # the end ('optimize') is cheaper (100k terms: 17.0 s -> 14.1 s) and leaves a single
+        # segment. Automerge comes back for the small writes of update_index.
+        _fts_config(session, "automerge", 0)
+        _index_terms(session, None)
+        session.execute(text("INSERT INTO term_fts (term_fts) VALUES ('optimize')"))
+        _fts_config(session, "automerge", _FTS_AUTOMERGE)
+
+
+def _fts_config(session: Session, name: str, value: int) -> None:
+    # Stored in the table (term_fts_config), so it lasts beyond this connection.
+    session.execute(
+        text("INSERT INTO term_fts (term_fts, rank) VALUES (:name, :value)"),
+        {"name": name, "value": value},
+    )
 
 
 def update_index(session: Session, term_ids: Collection[int]) -> None:

@@ -11,10 +11,10 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from kb import loader
+from kb import loader, repository
 from kb.config import Settings
 from kb.content import read_glossary
-from kb.db import make_engine
+from kb.db import WRITE_LOCK, make_engine
 from kb.models import Alias, LookupKey, Term
 from kb.search import _highlight, full_text, rebuild_index, snippet, tokens, update_index
 from tests.kb.glossary_factory import TERMS, write_glossary
@@ -309,3 +309,18 @@ def test_snippet_marks_the_words_the_rule_says(words: list[str], summary: str, b
     query = tokens(" ".join(words))
     if query:
         assert snippet(summary, body, query) == _marked_words(summary, body, query)
+
+
+def test_readers_see_the_old_index_until_a_reload_commits(engine: Engine, data_dir: Path) -> None:
+    loader.load(engine, read_glossary(data_dir))
+    with Session(engine) as writer:
+        writer.connection(execution_options=WRITE_LOCK)
+        repository.delete_content(writer)
+        rebuild_index(writer)
+        writer.flush()
+        assert _found(writer, "velocity") == []
+        with Session(engine) as reader:
+            assert _found(reader, "velocity") == ["momentum"]
+        writer.rollback()
+    with Session(engine) as reader:
+        assert _found(reader, "velocity") == ["momentum"]
