@@ -17,7 +17,7 @@ from kb.content import read_glossary
 from kb.db import WRITE_LOCK, make_engine
 from kb.models import Alias, LookupKey, Term
 from kb.search import _highlight, full_text, rebuild_index, snippet, tokens, update_index
-from tests.kb.glossary_factory import TERMS, write_glossary
+from tests.kb.glossary_factory import TERMS, glossary_with, write_glossary
 
 API = "/api/v1"
 
@@ -324,3 +324,28 @@ def test_readers_see_the_old_index_until_a_reload_commits(engine: Engine, data_d
         writer.rollback()
     with Session(engine) as reader:
         assert _found(reader, "velocity") == ["momentum"]
+
+
+def test_a_slug_with_words_not_in_the_text_finds_that_term_alone(
+    engine: Engine, data_dir: Path
+) -> None:
+    lbfgs = {
+        "name": "L-BFGS",
+        "category": "optimization",
+        "kind": "algorithm",
+        "summary": "A limited-memory quasi-Newton method: a few recent gradient differences.",
+        "body": "Approximates the inverse Hessian from the last steps.",
+    }
+    loader.load(
+        engine, read_glossary(write_glossary(data_dir, glossary_with(lbfgs_gradient=lbfgs)))
+    )
+    with Session(engine) as session:
+        hits, total = full_text(session, tokens("lbfgs-gradient"), match_all=False)
+        assert ([hit.slug for hit in hits], total) == (["lbfgs-gradient"], 1)
+        assert hits[0].score > 0
+        # Filters still apply.
+        assert full_text(session, tokens("lbfgs-gradient"), kind="concept", match_all=False)[1] == 0
+        # A query that names no term still widens to terms with any of its words.
+        assert _found(session, "memory velocity") == []
+        widened = full_text(session, tokens("memory velocity"), match_all=False)[0]
+        assert {hit.slug for hit in widened} == {"lbfgs-gradient", "momentum"}
