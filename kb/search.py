@@ -306,23 +306,20 @@ def full_text(
         # The tsquery is written inline (not joined in as a row): only a constant right-hand
         # side lets the planner use the GIN index.
         query = "to_tsquery('english', :query)"
-        matching = (
-            " FROM term_search s JOIN term t ON t.id = s.term_id"
-            f" JOIN category c ON c.id = t.category_id WHERE s.document @@ {query}{where}"
-        )
+        index, match = "term_search s", f"s.document @@ {query}"
+        terms = "term t ON t.id = s.term_id"
         score = f"ts_rank(s.head, {query}) + public.similarity(t.sort_name, :phrase)"
-        # Every row of the index is a term: without filters there is nothing to join.
-        counting = matching if where else f" FROM term_search s WHERE s.document @@ {query}"
     else:
         params["query"] = _fts5_query(words, match_all)
+        index, match = "term_fts", "term_fts MATCH :query"
         # The planner would look terms up by rowid, reading their bodies (see _RANK_INDEX).
-        matching = (
-            f" FROM term_fts JOIN term t INDEXED BY {_RANK_INDEX} ON t.id = term_fts.rowid"
-            f" JOIN category c ON c.id = t.category_id WHERE term_fts MATCH :query{where}"
-        )
-        # Every rowid of the index is a term: without filters there is nothing to join.
-        counting = matching if where else " FROM term_fts WHERE term_fts MATCH :query"
+        terms = f"term t INDEXED BY {_RANK_INDEX} ON t.id = term_fts.rowid"
         score = f"-bm25(term_fts, {', '.join(str(w) for w in _BM25_WEIGHTS)})"
+    matching = (
+        f" FROM {index} JOIN {terms} JOIN category c ON c.id = t.category_id WHERE {match}{where}"
+    )
+    # Every row of the index is a term: without filters there is nothing to join.
+    counting = matching if where else f" FROM {index} WHERE {match}"
     ranked = session.execute(
         text(
             f"SELECT t.id, {score} AS score{matching}"
