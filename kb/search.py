@@ -84,6 +84,8 @@ def create_search_schema(connection: Connection) -> None:
         for statement in (
             "CREATE INDEX IF NOT EXISTS ix_term_search_document"
             " ON term_search USING GIN (document)",
+            # Prefixes of names and aliases (see full_text).
+            "CREATE INDEX IF NOT EXISTS ix_term_search_head ON term_search USING GIN (head)",
             "CREATE INDEX IF NOT EXISTS ix_term_sort_name_trgm"
             " ON term USING GIN (sort_name public.gin_trgm_ops)",
             # Byte-wise order makes a prefix a contiguous key range whatever the locale.
@@ -306,7 +308,25 @@ def full_text(
         # The tsquery is written inline (not joined in as a row): only a constant right-hand
         # side lets the planner use the GIN index.
         query = "to_tsquery('english', :query)"
-        index, match = "term_search s", f"s.document @@ {query}"
+        # The same condition as ``document @@ query``, but the last word's prefix is looked up
+        # in the GIN index of ``head`` (whose weight-A lexemes are the document's): the index
+        # of the document cannot tell a name from a body word, so every body word with that
+        # prefix cost a detoasted document to recheck (100k terms, "qzv": 217 -> 44 ms).
+        params |= {
+            "words": (" & " if match_all else " | ").join(f"'{w}'" for w in words),
+            "prefix": f"'{words[-1]}':*A",
+            "rest": " & ".join(f"'{w}'" for w in words[:-1]),
+        }
+        other_words = "TRUE"
+        if match_all and len(words) > 1:
+            # Stop words drop out of a tsquery; if nothing is left, nothing is required.
+            rest = "to_tsquery('english', :rest)"
+            other_words = f"(numnode({rest}) = 0 OR s.document @@ {rest})"
+        index = "term_search s"
+        match = (
+            "(s.document @@ to_tsquery('english', :words) OR"
+            f" (s.head @@ to_tsquery('english', :prefix) AND {other_words}))"
+        )
         terms = "term t ON t.id = s.term_id"
         score = f"ts_rank(s.head, {query}) + public.similarity(t.sort_name, :phrase)"
     else:
