@@ -137,13 +137,19 @@ def free_port() -> int:
 
 
 def start_uvicorn(
-    app: list[str], env: dict[str, str], port: int, ready_path: str, timeout: float = 120
+    app: list[str],
+    env: dict[str, str],
+    port: int,
+    ready_path: str,
+    timeout: float = 120,
+    cwd: Path = ROOT,
 ) -> subprocess.Popen[bytes]:
     """uvicorn serving ``app`` (its command-line arguments) with one worker and no access log,
-    returned once ``ready_path`` answers 2xx."""
+    returned once ``ready_path`` answers 2xx. ``python -m`` imports from ``cwd`` first: another
+    checkout of the code there serves that version."""
     command = [sys.executable, "-m", "uvicorn", *app, "--port", str(port)]
     command += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
-    server = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT)
+    server = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -11,8 +11,10 @@ and each token is quoted, so FTS5 and tsquery syntax in a query is just text.
 
 import html
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import lru_cache
 from threading import Lock
 
 from rapidfuzz import fuzz, process
@@ -28,6 +30,15 @@ _MAX_TOKENS = 16
 # and the markers become <mark> tags, so content can never inject markup.
 _OPEN, _CLOSE = "\x02", "\x03"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# Made by the migrations (kb/migrations/versions/0003_search_indexes.py); named here because
+# queries pick it by name.
+_RANK_INDEX = "ix_term_search_rank"
+# As migration 0001 creates it: a reload drops and recreates the table (see clear_index).
+_FTS_TABLE = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS term_fts USING fts5("
+    "name, aliases, summary, body, tokenize='porter unicode61 remove_diacritics 2')"
+)
+_FTS_DEFAULTS = {"automerge": 4, "hashsize": 1 << 20}  # FTS5's own
 
 
 def tokens(query: str) -> list[str]:
@@ -62,9 +73,15 @@ def _is_postgres(session: Session | Connection) -> bool:
 
 
 def clear_index(session: Session) -> None:
-    session.execute(
-        text("DELETE FROM term_search" if _is_postgres(session) else "DELETE FROM term_fts")
-    )
+    if _is_postgres(session):
+        # Row by row, so that readers keep seeing the old index until the commit: TRUNCATE
+        # or DROP would lock them out for the whole load.
+        session.execute(text("DELETE FROM term_search"))
+    else:
+        # Deleting the rows of a 100k-term FTS5 table took 25 s, dropping it well under one;
+        # in WAL mode readers keep their snapshot, old table included, until the commit.
+        session.execute(text("DROP TABLE term_fts"))
+        session.execute(text(_FTS_TABLE))
 
 
 def _index_terms(session: Session, term_ids: Collection[int] | None) -> None:
@@ -99,11 +116,31 @@ def _index_terms(session: Session, term_ids: Collection[int] | None) -> None:
 def rebuild_index(session: Session) -> None:
     """Index every term; call inside the transaction that wrote them."""
     clear_index(session)
-    _index_terms(session, None)
     if _is_postgres(session):
+        _index_terms(session, None)
         # Fresh statistics, or the planner keeps guessing from the empty tables it last saw
         # and scans instead of using the GIN index.
         session.execute(text("ANALYZE term, term_search, lookup_key, link"))
+    else:
+        # Merging segments while they are written rewrites them again and again; one merge at
+        # the end ('optimize') is cheaper and leaves a single segment. Fewer, larger segments
+        # from a 16 MiB buffer of pending terms (1 MiB by default) save more: 100k terms took
+        # 17.0 s, 14.1 s without merging, 11-12 s with both. Then the defaults come back, for
+        # the small writes of update_index.
+        _fts_config(session, "automerge", 0)
+        _fts_config(session, "hashsize", 16 << 20)
+        _index_terms(session, None)
+        session.execute(text("INSERT INTO term_fts (term_fts) VALUES ('optimize')"))
+        _fts_config(session, "automerge", _FTS_DEFAULTS["automerge"])
+        _fts_config(session, "hashsize", _FTS_DEFAULTS["hashsize"])
+
+
+def _fts_config(session: Session, name: str, value: int) -> None:
+    # Stored in the table (term_fts_config), so it lasts beyond this connection.
+    session.execute(
+        text("INSERT INTO term_fts (term_fts, rank) VALUES (:name, :value)"),
+        {"name": name, "value": value},
+    )
 
 
 def update_index(session: Session, term_ids: Collection[int]) -> None:
@@ -130,38 +167,48 @@ def _highlight(snippet: str) -> str:
     return html.escape(snippet, quote=False).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
 
 
-def _matches(word: str, words: list[str]) -> bool:
-    # Close to what the stemmers match: the same word, or one sharing a long enough start
-    # ("normalization" ~ "normalizing"); the last query word also matches as a prefix.
-    word = word.casefold()
+@lru_cache(maxsize=256)
+def _word_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    # Close to what the stemmers match: the same word, or one of at least four letters sharing
+    # a long enough start ("normalization" ~ "normalizing"); the last query word also matches
+    # as a prefix. One compiled pattern per query: a Python test per body word cost 85% of
+    # building a page of results.
+    alternatives = []
     for i, query in enumerate(words):
         stem = query[: max(4, len(query) - 3)]
-        if word == query or (len(word) >= 4 and word.startswith(stem)):
-            return True
-        if i == len(words) - 1 and word.startswith(query):
-            return True
-    return False
+        alternatives += [re.escape(query), re.escape(stem) + f".{{{max(0, 4 - len(stem))},}}"]
+        if i == len(words) - 1:
+            alternatives.append(re.escape(query) + ".*")
+    return re.compile("|".join(alternatives), re.DOTALL)
 
 
 def snippet(summary: str, body: str, words: list[str], width: int = 24) -> str:
     """About ``width`` words of the summary or body around the first match, the matches in
     <mark> tags, everything else HTML-escaped."""
+    matches = _word_pattern(tuple(words)).fullmatch
     for source in (summary, body):
-        found = [m for m in _TOKEN.finditer(source) if _matches(m.group(), words)]
-        if found:
+        # Words are read only up to the end of the window around the first match.
+        spans: list[tuple[int, int]] = []
+        first, stop = -1, -1
+        for m in _TOKEN.finditer(source):
+            spans.append(m.span())
+            if first < 0 and matches(m.group().casefold()):
+                first = len(spans) - 1
+                stop = max(0, first - 4) + width
+            if len(spans) == stop:
+                break
+        if first >= 0:
             break
     else:
         return _highlight(summary)
-    spans = [(m.start(), m.end()) for m in _TOKEN.finditer(source)]
-    first = next(i for i, span in enumerate(spans) if span[0] == found[0].start())
     start_word = max(0, first - 4)
     end_word = min(len(spans), start_word + width)
     start, end = spans[start_word][0], spans[end_word - 1][1]
     marked, cursor = [], start
-    for m in found:
-        if start <= m.start() and m.end() <= end:
-            marked += [source[cursor : m.start()], _OPEN, m.group(), _CLOSE]
-            cursor = m.end()
+    for a, b in spans[start_word:end_word]:
+        if matches(source[a:b].casefold()):
+            marked += [source[cursor:a], _OPEN, source[a:b], _CLOSE]
+            cursor = b
     marked.append(source[cursor:end])
     shown = " ".join("".join(marked).split())
     return _highlight(("…" if start > 0 else "") + shown + ("…" if end < len(source) else ""))
@@ -198,10 +245,21 @@ def full_text(
     if not words:
         return [], 0
     phrase = " ".join(words)
+    # A slug is its words joined by hyphens ("t123-gated-units" and "t123 gated units" both
+    # name that term); a name or alias spelled out wins over a slug.
     exact = session.execute(
-        text("SELECT term_id FROM lookup_key WHERE key = :phrase"), {"phrase": phrase}
+        text(
+            "SELECT term_id FROM lookup_key WHERE key IN (:phrase, :slug)"
+            " ORDER BY key = :phrase DESC LIMIT 1"
+        ),
+        {"phrase": phrase, "slug": "-".join(words)},
     ).scalar()
     where, params = _filters(category, kind)
+    if exact is not None and not match_all:
+        # Widening to any word is for queries no term matches; this one names a term (by its
+        # slug, whose words need not be in its text), so that term alone is the answer, not
+        # with every term that shares one of its words (at 100k terms: 40-60k, 100-300 ms).
+        where += " AND t.id = :exact"
     params |= {"phrase": phrase, "exact": exact or 0, "limit": limit, "offset": offset}
     if _is_postgres(session):
         # The planner prices a GIN prefix search (':*') above scanning the table, but a scan
@@ -213,18 +271,38 @@ def full_text(
         # The tsquery is written inline (not joined in as a row): only a constant right-hand
         # side lets the planner use the GIN index.
         query = "to_tsquery('english', :query)"
-        matching = (
-            " FROM term_search s JOIN term t ON t.id = s.term_id"
-            f" JOIN category c ON c.id = t.category_id WHERE s.document @@ {query}{where}"
+        # The same condition as ``document @@ query``, but the last word's prefix is looked up
+        # in the GIN index of ``head`` (whose weight-A lexemes are the document's): the index
+        # of the document cannot tell a name from a body word, so every body word with that
+        # prefix cost a detoasted document to recheck (100k terms, "qzv": 217 -> 44 ms).
+        params |= {
+            "words": (" & " if match_all else " | ").join(f"'{w}'" for w in words),
+            "prefix": f"'{words[-1]}':*A",
+            "rest": " & ".join(f"'{w}'" for w in words[:-1]),
+        }
+        other_words = "TRUE"
+        if match_all and len(words) > 1:
+            # Stop words drop out of a tsquery; if nothing is left, nothing is required.
+            rest = "to_tsquery('english', :rest)"
+            other_words = f"(numnode({rest}) = 0 OR s.document @@ {rest})"
+        index = "term_search s"
+        match = (
+            "(s.document @@ to_tsquery('english', :words) OR"
+            f" (s.head @@ to_tsquery('english', :prefix) AND {other_words}))"
         )
+        terms = "term t ON t.id = s.term_id"
         score = f"ts_rank(s.head, {query}) + public.similarity(t.sort_name, :phrase)"
     else:
         params["query"] = _fts5_query(words, match_all)
-        matching = (
-            " FROM term_fts JOIN term t ON t.id = term_fts.rowid"
-            f" JOIN category c ON c.id = t.category_id WHERE term_fts MATCH :query{where}"
-        )
+        index, match = "term_fts", "term_fts MATCH :query"
+        # The planner would look terms up by rowid, reading their bodies (see _RANK_INDEX).
+        terms = f"term t INDEXED BY {_RANK_INDEX} ON t.id = term_fts.rowid"
         score = f"-bm25(term_fts, {', '.join(str(w) for w in _BM25_WEIGHTS)})"
+    matching = (
+        f" FROM {index} JOIN {terms} JOIN category c ON c.id = t.category_id WHERE {match}{where}"
+    )
+    # Every row of the index is a term: without filters there is nothing to join.
+    counting = matching if where else f" FROM {index} WHERE {match}"
     ranked = session.execute(
         text(
             f"SELECT t.id, {score} AS score{matching}"
@@ -235,7 +313,7 @@ def full_text(
     if offset == 0 and len(ranked) < limit:  # a first page that is not full holds them all
         total = len(ranked)
     else:
-        total = session.execute(text(f"SELECT count(*){matching}"), params).scalar_one()
+        total = session.execute(text(f"SELECT count(*){counting}"), params).scalar_one()
     return _hits(session, [(row[0], float(row[1])) for row in ranked], words), total
 
 
@@ -322,17 +400,14 @@ _LENGTH_WINDOW = 3
 @dataclass(frozen=True)
 class _FuzzyIndex:
     version: str | None
-    keys: dict[int, list[str]]  # by length
-    owners: dict[int, list[tuple[str, str]]]  # (label, slug) of each key, by length
+    keys: list[str]  # shortest first
+    owners: list[tuple[str, str]]  # (label, slug) of each key
+    lengths: list[int]  # of each key
 
-    def candidates(self, length: int) -> tuple[list[str], list[tuple[str, str]]]:
-        window = range(length - _LENGTH_WINDOW, length + _LENGTH_WINDOW + 1)
-        keys: list[str] = []
-        owners: list[tuple[str, str]] = []
-        for n in window:
-            keys += self.keys.get(n, [])
-            owners += self.owners.get(n, [])
-        return keys, owners
+    def window(self, length: int) -> tuple[int, int]:
+        """The range of ``keys`` whose length is close enough to ``length``."""
+        low = bisect_left(self.lengths, length - _LENGTH_WINDOW)
+        return low, bisect_right(self.lengths, length + _LENGTH_WINDOW, lo=low)
 
 
 _fuzzy_lock = Lock()
@@ -345,13 +420,19 @@ def _fuzzy_index(session: Session, version: str | None) -> _FuzzyIndex:
     index = _fuzzy_indexes.get(database)
     if index is not None and index.version == version:
         return index
-    rows = session.execute(
-        text("SELECT k.key, k.label, t.slug FROM lookup_key k JOIN term t ON t.id = k.term_id")
-    ).all()
-    index = _FuzzyIndex(version, {}, {})
-    for key, label, slug in rows:
-        index.keys.setdefault(len(key), []).append(key)
-        index.owners.setdefault(len(key), []).append((label, slug))
+    rows = sorted(
+        session.execute(
+            text("SELECT k.key, k.label, t.slug FROM lookup_key k JOIN term t ON t.id = k.term_id")
+        ),
+        key=lambda row: len(row[0]),
+    )
+    # Fresh copies of the keys, made one after another, lie next to each other in memory; as
+    # the rows leave them, interleaved with labels and slugs, scanning 50k of them took 2.6
+    # times as long (cache misses, at 100k terms).
+    keys = [key.encode().decode() for key, _, _ in rows]
+    index = _FuzzyIndex(
+        version, keys, [(label, slug) for _, label, slug in rows], [len(k) for k in keys]
+    )
     with _fuzzy_lock:
         _fuzzy_indexes[database] = index
     return index
@@ -365,11 +446,14 @@ def closest(
     key = " ".join(tokens(query))
     if not key:
         return []
-    keys, owners = _fuzzy_index(session, version).candidates(len(key))
-    matches = process.extract(key, keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=60)
+    index = _fuzzy_index(session, version)
+    low, high = index.window(len(key))
+    matches = process.extract(
+        key, index.keys[low:high], scorer=fuzz.ratio, limit=limit * 4, score_cutoff=60
+    )
     best: dict[str, tuple[str, str, float]] = {}
     for _key, score, i in matches:
-        label, slug = owners[i]
+        label, slug = index.owners[low + i]
         if slug not in best or score > best[slug][2]:
             best[slug] = (label, slug, round(float(score), 1))
     return sorted(best.values(), key=lambda m: -m[2])[:limit]

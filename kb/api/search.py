@@ -91,8 +91,11 @@ async def search_terms(
     kind: Kind | None = None,
 ) -> Response:
     """Terms ranked by how well their name, aliases, summary and body match ``q`` (name and
-    aliases weigh most). When that finds little, the names and aliases nearest by edit
-    distance are offered as ``did_you_mean`` and, if nothing matched, returned as results."""
+    aliases weigh most); a term whose slug, name or alias is exactly ``q`` comes first. Every
+    word must match; if no term has them all, terms with any of them are returned (unless
+    ``q`` names a term: then that term alone). When that finds little, the names and aliases
+    nearest by edit distance are offered as ``did_you_mean`` and, if nothing matched,
+    returned as results."""
     words = search.tokens(q)
 
     def build(session: Session) -> SearchPage:

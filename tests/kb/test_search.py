@@ -1,5 +1,6 @@
 """GET /api/v1/search and /suggest, on SQLite (FTS5) and PostgreSQL (tsvector + pg_trgm)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,13 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from kb import loader
+from kb import loader, repository
 from kb.config import Settings
 from kb.content import read_glossary
-from kb.db import make_engine
+from kb.db import WRITE_LOCK, make_engine
 from kb.models import Alias, LookupKey, Term
-from kb.search import _highlight, full_text, rebuild_index, tokens, update_index
-from tests.kb.glossary_factory import TERMS, write_glossary
+from kb.search import _highlight, full_text, rebuild_index, snippet, tokens, update_index
+from tests.kb.glossary_factory import TERMS, glossary_with, write_glossary
 
 API = "/api/v1"
 
@@ -260,3 +261,91 @@ def test_update_index_of_nothing_changes_nothing(engine: Engine, data_dir: Path)
         update_index(session, [10_000])  # no such term
         session.commit()
         assert _found(session, "velocity") == ["momentum"]
+
+
+def _marked_words(summary: str, body: str, words: list[str], width: int = 24) -> str:
+    """The snippet rule spelled out slowly: every word tested on its own, then the window of
+    ``width`` words from four before the first match."""
+
+    def matches(word: str) -> bool:
+        word = word.casefold()
+        for i, query in enumerate(words):
+            stem = query[: max(4, len(query) - 3)]
+            if word == query or (len(word) >= 4 and word.startswith(stem)):
+                return True
+            if i == len(words) - 1 and word.startswith(query):
+                return True
+        return False
+
+    for source in (summary, body):
+        spans = [m.span() for m in re.finditer(r"\w+", source)]
+        hits = [i for i, (a, b) in enumerate(spans) if matches(source[a:b])]
+        if hits:
+            break
+    else:
+        return _highlight(summary)
+    window = spans[max(0, hits[0] - 4) : max(0, hits[0] - 4) + width]
+    start, end = window[0][0], window[-1][1]
+    out, cursor = [], start
+    for a, b in window:
+        if matches(source[a:b]):
+            out += [source[cursor:a], "\x02", source[a:b], "\x03"]
+            cursor = b
+    out.append(source[cursor:end])
+    shown = " ".join("".join(out).split())
+    return _highlight(("…" if start > 0 else "") + shown + ("…" if end < len(source) else ""))
+
+
+_WORDS = ["Normalizing", "ADAM", "Straße", "STRASSE", "ǆ", "İstanbul", "ﬁne", "x1y", "\u0131"]
+
+
+@given(
+    words=st.lists(st.sampled_from(_WORDS) | st.text(min_size=1, max_size=6), min_size=1),
+    summary=st.lists(st.sampled_from(_WORDS) | st.text(max_size=8), max_size=40).map(" ".join),
+    body=st.lists(st.sampled_from(_WORDS) | st.text(max_size=8), max_size=80).map(" ".join),
+)
+@settings(max_examples=300, deadline=None)
+def test_snippet_marks_the_words_the_rule_says(words: list[str], summary: str, body: str) -> None:
+    query = tokens(" ".join(words))
+    if query:
+        assert snippet(summary, body, query) == _marked_words(summary, body, query)
+
+
+def test_readers_see_the_old_index_until_a_reload_commits(engine: Engine, data_dir: Path) -> None:
+    loader.load(engine, read_glossary(data_dir))
+    with Session(engine) as writer:
+        writer.connection(execution_options=WRITE_LOCK)
+        repository.delete_content(writer)
+        rebuild_index(writer)
+        writer.flush()
+        assert _found(writer, "velocity") == []
+        with Session(engine) as reader:
+            assert _found(reader, "velocity") == ["momentum"]
+        writer.rollback()
+    with Session(engine) as reader:
+        assert _found(reader, "velocity") == ["momentum"]
+
+
+def test_a_slug_with_words_not_in_the_text_finds_that_term_alone(
+    engine: Engine, data_dir: Path
+) -> None:
+    lbfgs = {
+        "name": "L-BFGS",
+        "category": "optimization",
+        "kind": "algorithm",
+        "summary": "A limited-memory quasi-Newton method: a few recent gradient differences.",
+        "body": "Approximates the inverse Hessian from the last steps.",
+    }
+    loader.load(
+        engine, read_glossary(write_glossary(data_dir, glossary_with(lbfgs_gradient=lbfgs)))
+    )
+    with Session(engine) as session:
+        hits, total = full_text(session, tokens("lbfgs-gradient"), match_all=False)
+        assert ([hit.slug for hit in hits], total) == (["lbfgs-gradient"], 1)
+        assert hits[0].score > 0
+        # Filters still apply.
+        assert full_text(session, tokens("lbfgs-gradient"), kind="concept", match_all=False)[1] == 0
+        # A query that names no term still widens to terms with any of its words.
+        assert _found(session, "memory velocity") == []
+        widened = full_text(session, tokens("memory velocity"), match_all=False)[0]
+        assert {hit.slug for hit in widened} == {"lbfgs-gradient", "momentum"}
