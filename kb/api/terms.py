@@ -4,6 +4,7 @@ import difflib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session
 
 from kb import editing, graph, history, repository
@@ -95,21 +96,48 @@ async def list_terms(
     return send(request, await cache_of(request).get(key, build))
 
 
-@router.get("/{slug}", response_model=TermDetail | TermVersion, responses=NOT_FOUND | NOT_MODIFIED)
-async def get_term(
-    request: Request,
-    slug: SlugOrAlias,
-    version: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            le=1_000_000_000,
-            description="An earlier version, as recorded in the history: its record in the"
-            " data-file shape.",
-        ),
-    ] = None,
-) -> Response:
+_VERSION_MAX = 1_000_000_000
+_VERSION_PARAMETER = {
+    "name": "version",
+    "in": "query",
+    "required": False,
+    "description": "An earlier version, as recorded in the history: its record in the"
+    " data-file shape.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": _VERSION_MAX},
+}
+
+
+def _version_asked(request: Request) -> int | None:
+    """``?version=N``, read here rather than declared: a declared query parameter costs every
+    lookup of the most requested route a fifth of its time, even when it is absent."""
+    if not request.scope["query_string"]:
+        return None
+    raw = request.query_params.get("version")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= _VERSION_MAX:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "version"),
+                    "msg": f"must be a whole number from 1 to {_VERSION_MAX}",
+                    "input": raw,
+                }
+            ]
+        )
+    return int(raw)
+
+
+@router.get(
+    "/{slug}",
+    response_model=TermDetail | TermVersion,
+    responses=NOT_FOUND | NOT_MODIFIED,
+    openapi_extra={"parameters": [_VERSION_PARAMETER]},
+)
+async def get_term(request: Request, slug: SlugOrAlias) -> Response:
     """The full record of a term (the ETag starts with its version), or one of its versions."""
+    version = _version_asked(request)
 
     def build(session: Session) -> TermDetail | TermVersion:
         if version is None:
