@@ -336,6 +336,10 @@ def test_history_and_old_versions(api: TestClient) -> None:
     first = api.get(f"{API}/terms/adamw", params={"version": 1}).json()
     assert first["record"]["summary"] == TERMS["adamw"]["summary"]
     assert (first["version"], first["action"]) == (1, "load")
+    for bad in ("0", "-1", "two", "1000000001"):
+        invalid = api.get(f"{API}/terms/adamw", params={"version": bad})
+        assert invalid.status_code == 422
+        assert invalid.json()["detail"][0]["loc"] == ["query", "version"]
     missing = api.get(f"{API}/terms/adamw", params={"version": 9})
     assert missing.status_code == 404
     assert "its versions are: 1, 2, 3" in missing.json()["detail"]
