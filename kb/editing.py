@@ -85,7 +85,7 @@ def create_term(session: Session, term: TermIn, actor: str) -> Term:
         slug=term.slug,
         **_term_columns(session, term),
         version=version,
-        digest=history.digest_of(history.record_of(term)),
+        digest=history.digest_of(term),
     )
     _check(session, term, row_id=None)
     session.add(row)
@@ -104,7 +104,7 @@ def replace_term(session: Session, row: Term, term: TermIn, expected: int, actor
     _check(session, term, row_id=row.id)
     _remember_base(session, row, expected)
     columns = _term_columns(session, term)
-    digest = history.digest_of(history.record_of(term))
+    digest = history.digest_of(term)
     session.execute(update(Term).where(col(Term.id) == row.id).values(**columns, digest=digest))
     for table in (Alias, LookupKey, Reference, LinkEntry):
         session.execute(delete(table).where(col(table.term_id) == row.id))
@@ -149,7 +149,7 @@ def delete_term(session: Session, row: Term, expected: int, actor: str, cascade:
         )
         _renumber_entries(session, other)
         other.version += 1
-        other.digest = history.digest_of(history.record_of(new))
+        other.digest = history.digest_of(new)
         _record(session, other.slug, other.version, actor, "update", new)
         changed.append(other.slug)
     session.execute(delete(Term).where(col(Term.id) == row.id))

@@ -7,7 +7,6 @@ edited has no revisions: its history is its loaded record.
 """
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,9 +33,9 @@ def record_of(term: TermIn) -> Record:
     return term.model_dump(mode="json")
 
 
-def digest_of(record: Record) -> str:
-    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
+def digest_of(term: TermIn) -> str:
+    """A hash of the record: equal records, equal digests (pydantic writes fields in order)."""
+    return hashlib.blake2b(term.model_dump_json().encode(), digest_size=16).hexdigest()
 
 
 def latest_revisions(
@@ -73,8 +72,7 @@ def record_load(session: Session, terms: list[TermIn]) -> dict[str, Stamp]:
     revisions = latest_revisions(session)
     stamps: dict[str, Stamp] = {}
     for term in terms:
-        record = record_of(term)
-        digest = digest_of(record)
+        digest = digest_of(term)
         before = current.get(term.slug)
         last = revisions.get(term.slug)
         if before is not None and before.digest == digest:
@@ -91,7 +89,7 @@ def record_load(session: Session, terms: list[TermIn]) -> dict[str, Stamp]:
                     at=now,
                     actor="load",
                     action=action,
-                    record=record,
+                    record=record_of(term),
                 )
             )
     loaded = {term.slug for term in terms}
