@@ -87,11 +87,11 @@ def create_term(session: Session, term: TermIn, actor: str) -> Term:
         version=version,
         digest=history.digest_of(term),
     )
-    _check(session, term, row_id=None)
+    targets = _check(session, term, row_id=None)
     session.add(row)
     session.flush()
     assert row.id is not None
-    _write_parts(session, row.id, term)
+    _write_parts(session, row.id, term, targets)
     _after_change(session, row, term, actor, "create")
     return row
 
@@ -100,8 +100,8 @@ def replace_term(session: Session, row: Term, term: TermIn, expected: int, actor
     if term.slug != row.slug:
         raise Invalid([(("slug",), f"must stay {row.slug!r}: a term's slug cannot change")])
     assert row.id is not None
-    _claim(session, row, expected)
-    _check(session, term, row_id=row.id)
+    _claim(session, Term, row.id, expected)
+    targets = _check(session, term, row_id=row.id)
     _remember_base(session, row, expected)
     columns = _term_columns(session, term)
     digest = history.digest_of(term)
@@ -109,7 +109,7 @@ def replace_term(session: Session, row: Term, term: TermIn, expected: int, actor
     for table in (Alias, LookupKey, Reference, LinkEntry):
         session.execute(delete(table).where(col(table.term_id) == row.id))
     session.flush()
-    _write_parts(session, row.id, term)
+    _write_parts(session, row.id, term, targets)
     session.refresh(row)
     _after_change(session, row, term, actor, "update")
     return row
@@ -128,9 +128,9 @@ def delete_term(session: Session, row: Term, expected: int, actor: str, cascade:
         .where(LinkEntry.target_id == row.id)
         .order_by(col(Term.slug))
     ).all()
-    _claim(session, row, expected)
+    _claim(session, Term, row.id, expected)
     if linking and not cascade:
-        slugs = sorted({t.slug for t in linking})
+        slugs = [t.slug for t in linking]
         raise Conflict(
             f"{len(slugs)} term(s) link to {row.slug!r}: {', '.join(slugs)}. Remove those links"
             " first, or delete with ?cascade=links to remove them in the same change.",
@@ -138,7 +138,7 @@ def delete_term(session: Session, row: Term, expected: int, actor: str, cascade:
         )
     _remember_base(session, row, expected)
     changed = []
-    for other in {t.id: t for t in linking}.values():
+    for other in linking:  # each once: a related list never names a term twice
         _remember_base(session, other, other.version)
         old = repository.term_source(session, other)
         new = old.model_copy(update={"related": [e for e in old.related if e.term != row.slug]})
@@ -160,20 +160,22 @@ def delete_term(session: Session, row: Term, expected: int, actor: str, cascade:
     return sorted(changed)
 
 
-def _claim(session: Session, row: Term, expected: int) -> None:
-    """Move ``row`` to its next version if it is still at ``expected``; else ``Stale``.
+def _claim(
+    session: Session, table: type[Term] | type[Category], row_id: int, expected: int
+) -> None:
+    """Move the row to its next version if it is still at ``expected``; else ``Stale``.
 
     The one conditional UPDATE is what makes concurrent writes safe: on PostgreSQL the loser
     waits for the winner's row lock, then finds the version moved on and updates nothing.
     """
     claimed = session.execute(
-        update(Term)
-        .where(col(Term.id) == row.id, col(Term.version) == expected)
-        .values(version=Term.version + 1)
+        update(table)
+        .where(col(table.id) == row_id, col(table.version) == expected)
+        .values(version=table.version + 1)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        current = session.exec(select(Term.version).where(Term.id == row.id)).first()
+        current = session.exec(select(table.version).where(table.id == row_id)).first()
         raise Stale(current or 0)
 
 
@@ -191,9 +193,9 @@ def _term_columns(session: Session, term: TermIn) -> dict[str, Any]:
     }
 
 
-def _write_parts(session: Session, term_id: int, term: TermIn) -> None:
-    """Aliases, lookup keys, references and related list of the term, then its links."""
-    targets = _ids_of(session, [link.term for link in term.related])
+def _write_parts(session: Session, term_id: int, term: TermIn, targets: dict[str, int]) -> None:
+    """Aliases, lookup keys, references and related list of the term, then its links
+    (``targets``: the ids of the terms its related list names)."""
     for model, rows in loader.term_parts(term, term_id, targets).items():
         if rows:
             session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
@@ -248,9 +250,10 @@ def _renumber_entries(session: Session, term: Term) -> None:
         session.execute(LinkEntry.__table__.insert(), rows)  # type: ignore[attr-defined]
 
 
-def _check(session: Session, term: TermIn, row_id: int | None) -> None:
+def _check(session: Session, term: TermIn, row_id: int | None) -> dict[str, int]:
     """The rules ``kb check`` applies across files, against the database: 409 for a name that
-    another term already answers to, 422 for the rest."""
+    another term already answers to, 422 for the rest. Returns the ids of the terms the
+    related list names."""
     problems = rules.own_problems(term)
     taken = _taken_names(session, term, row_id)
     if taken:
@@ -273,6 +276,7 @@ def _check(session: Session, term: TermIn, row_id: int | None) -> None:
     problems += _conflicting_entries(session, term, row_id)
     if problems:
         raise Invalid(problems)
+    return existing
 
 
 def _taken_names(session: Session, term: TermIn, row_id: int | None) -> list[tuple[Loc, str, str]]:
@@ -402,15 +406,13 @@ def replace_category(
 ) -> Category:
     if category.slug != row.slug:
         raise Invalid([(("slug",), f"must stay {row.slug!r}: a category's slug cannot change")])
-    claimed = session.execute(
+    assert row.id is not None
+    _claim(session, Category, row.id, expected)
+    session.execute(
         update(Category)
-        .where(col(Category.id) == row.id, col(Category.version) == expected)
-        .values(name=category.name, description=category.description, version=expected + 1)
+        .where(col(Category.id) == row.id)
+        .values(name=category.name, description=category.description)
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        current = session.exec(select(Category.version).where(Category.id == row.id)).first()
-        raise Stale(current or 0)
     _publish(session)
     session.flush()
     session.refresh(row)
@@ -418,8 +420,8 @@ def replace_category(
 
 
 def delete_category(session: Session, row: Category, expected: int) -> None:
-    if row.version != expected:
-        raise Stale(row.version)
+    assert row.id is not None
+    _claim(session, Category, row.id, expected)
     terms = session.exec(
         select(Term.slug).where(Term.category_id == row.id).order_by(col(Term.slug))
     ).all()
@@ -429,9 +431,5 @@ def delete_category(session: Session, row: Category, expected: int) -> None:
             f" ({', '.join(terms[:20])}{', ...' if len(terms) > 20 else ''}).",
             {"terms": list(terms)},
         )
-    deleted = session.execute(
-        delete(Category).where(col(Category.id) == row.id, col(Category.version) == expected)
-    )
-    if deleted.rowcount != 1:  # type: ignore[attr-defined]
-        raise Stale(expected + 1)
+    session.execute(delete(Category).where(col(Category.id) == row.id))
     _publish(session)

@@ -303,10 +303,7 @@ def _category_summary(category: Category, counts: dict[int, int]) -> CategorySum
     )
 
 
-def category_detail(session: Session, slug: str) -> CategoryDetail | None:
-    category = find_category(session, slug)
-    if category is None:
-        return None
+def category_detail(session: Session, category: Category) -> CategoryDetail:
     terms: Sequence[Term] = session.exec(
         select(Term)
         .where(Term.category_id == category.id)

@@ -42,7 +42,7 @@ async def get_category(request: Request, slug: CategorySlug) -> Response:
     """A category with all of its terms."""
 
     def build(session: Session) -> CategoryDetail:
-        return _detail(session, _find_or_404(session, slug))
+        return repository.category_detail(session, _find_or_404(session, slug))
 
     return send(request, await cache_of(request).get(("category", slug.casefold()), build))
 
@@ -58,18 +58,12 @@ def _find_or_404(session: Session, slug: str) -> Category:
     return category
 
 
-def _detail(session: Session, category: Category) -> CategoryDetail:
-    detail = repository.category_detail(session, category.slug)
-    assert detail is not None
-    return detail
-
-
 @router.post("", response_model=CategoryDetail, status_code=201, responses=WRITE_ERRORS)
 async def create_category(request: Request, category: CategoryIn, _editor: Editor) -> Response:
     """Add a category (slug, name, description); it is listed after the existing ones."""
 
     def change(session: Session) -> CategoryDetail:
-        return _detail(session, editing.create_category(session, category))
+        return repository.category_detail(session, editing.create_category(session, category))
 
     location = f"{API_PREFIX}/categories/{category.slug}"
     return await write(request, change, status_code=201, location=location)
@@ -87,7 +81,9 @@ async def replace_category(
 
     def change(session: Session) -> CategoryDetail:
         row = _find_or_404(session, slug)
-        return _detail(session, editing.replace_category(session, row, category, expected))
+        return repository.category_detail(
+            session, editing.replace_category(session, row, category, expected)
+        )
 
     return await write(request, change)
 
@@ -106,7 +102,9 @@ async def patch_category(
         row = _find_or_404(session, slug)
         current = {"slug": row.slug, "name": row.name, "description": row.description}
         category = validated(CategoryIn, merge_patch(current, patch))
-        return _detail(session, editing.replace_category(session, row, category, expected))
+        return repository.category_detail(
+            session, editing.replace_category(session, row, category, expected)
+        )
 
     return await write(request, change)
 
