@@ -5,6 +5,7 @@ database plays no part in what is tested. Nothing here measures time except thro
 time limit itself.
 """
 
+import asyncio
 import json
 import os
 import threading
@@ -163,24 +164,35 @@ def test_results_are_cached_by_parameters_and_seed(tmp_path: Path) -> None:
         assert evicted["cached"] is False  # a cache of one entry forgot it
 
 
-def test_the_lifespan_kills_runs_in_progress(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_the_lifespan_kills_runs_in_progress(tmp_path: Path) -> None:
+    # The app's lifespan is entered directly and requests go through the ASGI transport, all on
+    # one event loop. (Leaving a TestClient while a request is in flight can deadlock: its abort
+    # closes the response stream from the test's thread, and the loop never wakes up.)
     pid_file = tmp_path / "worker.pid"
-    outcomes: list[object] = []
-
-    def post(client: TestClient) -> None:
-        try:
-            outcomes.append(
-                client.post(f"{API}/terms/momentum/demo", json={"pid_file": str(pid_file)})
-            )
-        except RuntimeError as exc:  # the test client stops before the request ends
-            outcomes.append(exc)
-
-    with demo_client(tmp_path, demo_timeout_s=60.0) as client:
-        slow = threading.Thread(target=post, args=(client,))
-        slow.start()
-        wait_until(pid_file.exists, "the worker to start")
-        wait_until(lambda: pid_file.read_text() != "", "the worker to write its pid")
-    slow.join()
-    assert len(outcomes) == 1
+    terms = {slug: dict(fields) for slug, fields in TERMS.items()}
+    terms["momentum"]["demo"] = DEMO_OF_TERM["momentum"]
+    data = write_glossary(tmp_path / "data", terms)
+    config = Settings(
+        database_url=f"sqlite:///{tmp_path / 'kb.sqlite3'}", data_dir=data, demo_timeout_s=60.0
+    )
+    app = create_app(config)
+    transport = httpx.ASGITransport(app)
+    with registered_test_demos():
+        async with httpx.AsyncClient(transport=transport, base_url="http://kb") as http:
+            async with app.router.lifespan_context(app):
+                slow = asyncio.create_task(
+                    http.post(f"{API}/terms/momentum/demo", json={"pid_file": str(pid_file)})
+                )
+                for _ in range(3000):
+                    if pid_file.exists() and pid_file.read_text() != "":
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("the worker did not start within 30 s")
+            # The lifespan has ended: the run in progress was stopped, and its caller told so.
+            response = await asyncio.wait_for(slow, 30.0)
+    assert response.status_code == 500
+    assert "died without a result" in response.json()["detail"]
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
