@@ -196,9 +196,7 @@ def _term_columns(session: Session, term: TermIn) -> dict[str, Any]:
 def _write_parts(session: Session, term_id: int, term: TermIn, targets: dict[str, int]) -> None:
     """Aliases, lookup keys, references and related list of the term, then its links
     (``targets``: the ids of the terms its related list names)."""
-    for model, rows in loader.term_parts(term, term_id, targets).items():
-        if rows:
-            session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
+    loader.insert_term_parts(session, term, term_id, targets)
     _derive_links(session, term_id)
     session.flush()
     _refuse_broader_cycle(session, term_id)

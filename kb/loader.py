@@ -6,17 +6,17 @@ Edits made over the API since the last load are never overwritten silently: ``sy
 start-up path) refuses, and ``kb load`` is the explicit way to replace them with the files.
 """
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from kb import history, repository, search
 from kb.content import Glossary, data_version, read_glossary
-from kb.db import WRITE_LOCK
-from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Reference, Term
+from kb.db import BULK_LOAD, insert_rows
 from kb.rules import lookup_key
 from kb.schemas import TermIn
 
@@ -38,7 +38,7 @@ def load(
     unless ``discard_edits``.
     """
     with Session(engine) as session:
-        session.connection(execution_options=WRITE_LOCK)
+        session.connection(execution_options=BULK_LOAD)
         repository.lock_for_write(session)
         current = repository.data_version(session)
         if only_if_changed and current == glossary.version:
@@ -74,95 +74,92 @@ def sync(engine: Engine, root: Path) -> bool:
         raise UnexportedEdits(f"the files in {root} changed, but {exc}") from None
 
 
+_CATEGORY_COLUMNS = ("id", "slug", "name", "description", "position", "version")
+_TERM_COLUMNS = (
+    "id", "slug", "name", "sort_name", "initial", "category_id", "kind", "summary", "body",
+    "demo", "version", "digest",
+)  # fmt: skip
+_LINK_COLUMNS = ("source_id", "target_id", "relation")
+PART_COLUMNS = {
+    "lookup_key": ("key", "term_id", "label", "source"),
+    "alias": ("term_id", "position", "name"),
+    "reference": (
+        "term_id", "position", "title", "authors", "year", "venue", "url", "arxiv", "doi",
+    ),
+    "link_entry": ("term_id", "position", "target_id", "relation"),
+}  # fmt: skip
+"""The tables of the rows ``term_parts`` gives, and their columns in order."""
+
+
 def _insert(session: Session, glossary: Glossary, versions: dict[str, history.Stamp]) -> None:
-    # Plain executemany inserts with ids assigned here (the tables were just emptied): ORM
-    # objects or RETURNING would cost most of the time of a large load.
+    # Ids are assigned here (the tables were just emptied), and rows are plain tuples handed to
+    # the driver: ORM objects, RETURNING or SQLAlchemy's parameter handling would cost most of
+    # the time of a large load.
     category_ids = {c.slug: i for i, c in enumerate(glossary.categories, start=1)}
     term_ids = {t.slug: i for i, t in enumerate(glossary.terms, start=1)}
     categories = [
-        {
-            "id": i,
-            "slug": c.slug,
-            "name": c.name,
-            "description": c.description,
-            "position": i,
-            "version": 1,
-        }
-        for i, c in enumerate(glossary.categories, start=1)
+        (i, c.slug, c.name, c.description, i, 1) for i, c in enumerate(glossary.categories, start=1)
     ]
     terms = []
-    parts: dict[type[SQLModel], list[dict[str, Any]]] = {
-        LookupKey: [],
-        Alias: [],
-        Reference: [],
-        LinkEntry: [],
-    }
+    parts: dict[str, list[tuple[Any, ...]]] = {table: [] for table in PART_COLUMNS}
     for t in glossary.terms:
         term_id = term_ids[t.slug]
+        sort_name = lookup_key(t.name)
+        stamp = versions[t.slug]
         terms.append(
-            {
-                "id": term_id,
-                "slug": t.slug,
-                "name": t.name,
-                "sort_name": lookup_key(t.name),
-                "initial": lookup_key(t.name)[0],
-                "category_id": category_ids[t.category],
-                "kind": t.kind,
-                "summary": t.summary,
-                "body": t.body,
-                "demo": t.demo,
-                "version": versions[t.slug].version,
-                "digest": versions[t.slug].digest,
-            }
+            (
+                term_id,
+                t.slug,
+                t.name,
+                sort_name,
+                sort_name[0],
+                category_ids[t.category],
+                t.kind,
+                t.summary,
+                t.body,
+                t.demo,
+                stamp.version,
+                stamp.digest,
+            )
         )
-        for model, rows in term_parts(t, term_id, term_ids).items():
-            parts[model] += rows
+        for table, rows in term_parts(t, term_id, term_ids).items():
+            parts[table] += rows
     links = [
-        {
-            "source_id": term_ids[link.source],
-            "target_id": term_ids[link.target],
-            "relation": link.relation.value,
-        }
+        (term_ids[link.source], term_ids[link.target], link.relation.value)
         for link in glossary.links
     ]
-    tables: list[tuple[type[SQLModel], list[dict[str, Any]]]] = [
-        (Category, categories),
-        (Term, terms),
-        *parts.items(),
-        (Link, links),
-    ]
-    for model, rows in tables:
-        if rows:
-            session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
+    insert_rows(session, "category", _CATEGORY_COLUMNS, categories)
+    insert_rows(session, "term", _TERM_COLUMNS, terms)
+    for table, rows in parts.items():
+        insert_rows(session, table, PART_COLUMNS[table], rows)
+    insert_rows(session, "link", _LINK_COLUMNS, links)
     repository.restart_id_sequences(session)
 
 
 def term_parts(
     term: TermIn, term_id: int, ids: Mapping[str, int]
-) -> dict[type[SQLModel], list[dict[str, Any]]]:
-    """The rows that hang off a term: the keys it is looked up by, its aliases, references and
-    related list (``ids``: the ids of the terms that list names)."""
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows that hang off a term, as tuples in ``PART_COLUMNS`` order: the keys it is
+    looked up by, its aliases, references and related list (``ids``: the ids of the terms
+    that list names)."""
     # The name labels a key it shares with the slug ('ReLU' rather than 'relu').
     labels = {lookup_key(term.slug): (term.slug, "slug")}
     labels |= {lookup_key(a): (a, "alias") for a in term.aliases}
     labels[lookup_key(term.name)] = (term.name, "name")
     return {
-        LookupKey: [
-            {"key": key, "term_id": term_id, "label": label, "source": source}
-            for key, (label, source) in labels.items()
-        ],
-        Alias: [{"term_id": term_id, "position": i, "name": a} for i, a in enumerate(term.aliases)],
-        Reference: [
-            {"term_id": term_id, "position": i, **r.model_dump()}
+        "lookup_key": [(key, term_id, label, source) for key, (label, source) in labels.items()],
+        "alias": [(term_id, i, a) for i, a in enumerate(term.aliases)],
+        "reference": [
+            (term_id, i, r.title, json.dumps(r.authors), r.year, r.venue, r.url, r.arxiv, r.doi)
             for i, r in enumerate(term.references)
         ],
-        LinkEntry: [
-            {
-                "term_id": term_id,
-                "position": i,
-                "target_id": ids[link.term],
-                "relation": link.relation.value,
-            }
-            for i, link in enumerate(term.related)
+        "link_entry": [
+            (term_id, i, ids[link.term], link.relation.value) for i, link in enumerate(term.related)
         ],
     }
+
+
+def insert_term_parts(session: Session, term: TermIn, term_id: int, ids: Mapping[str, int]) -> None:
+    """Write ``term_parts`` (an editor's write of one term uses this too)."""
+    for table, rows in term_parts(term, term_id, ids).items():
+        insert_rows(session, table, PART_COLUMNS[table], rows)

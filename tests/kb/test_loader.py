@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from kb import loader, repository
 from kb.content import ContentError, read_glossary
+from kb.db import make_engine, migrate
 from kb.models import Alias, Category, Link, LookupKey, Reference, Term
 from tests.kb.glossary_factory import TERMS, glossary_with, glossary_without, write_glossary
 
@@ -106,6 +107,48 @@ def test_failure_mid_load_rolls_back(
     with pytest.raises(RuntimeError, match="disk on fire"):
         loader.sync(engine, root)
     assert snapshot(engine) == before
+
+
+def _connection_settings(engine: Engine) -> set[tuple[int, int]]:
+    """(foreign_keys, cache_size) of every connection the pool holds, checked out at once."""
+    pool_size = engine.pool.size()  # type: ignore[attr-defined]
+    connections = [engine.connect() for _ in range(pool_size)]
+    try:
+        return {
+            (
+                c.exec_driver_sql("PRAGMA foreign_keys").scalar_one(),
+                c.exec_driver_sql("PRAGMA cache_size").scalar_one(),
+            )
+            for c in connections
+        }
+    finally:
+        for c in connections:
+            c.close()
+
+
+def test_a_load_gives_its_connection_the_usual_settings_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A load on SQLite runs without foreign-key checks and with a large page cache
+    # (kb.db.BULK_LOAD); no later reader or editor may inherit either, whether the load
+    # committed or failed.
+    sqlite_engine = make_engine(f"sqlite:///{tmp_path / 'kb.sqlite3'}")
+    migrate(sqlite_engine)
+    usual = _connection_settings(sqlite_engine)
+    assert usual == {(1, -2000)}
+    root = write_glossary(tmp_path / "data")
+    loader.load(sqlite_engine, read_glossary(root))
+    assert _connection_settings(sqlite_engine) == usual
+
+    def fail(session: Session, glossary: object, versions: object) -> None:
+        assert session.connection().exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 0
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(loader, "_insert", fail)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        loader.load(sqlite_engine, read_glossary(root))
+    assert _connection_settings(sqlite_engine) == usual
+    sqlite_engine.dispose()
 
 
 KILLED_LOADER = """
