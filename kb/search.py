@@ -185,8 +185,13 @@ def _word_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
 def snippet(summary: str, body: str, words: list[str], width: int = 24) -> str:
     """About ``width`` words of the summary or body around the first match, the matches in
     <mark> tags, everything else HTML-escaped."""
-    matches = _word_pattern(tuple(words)).fullmatch
+    pattern = _word_pattern(tuple(words))
+    matches = pattern.fullmatch
     for source in (summary, body):
+        # A word that matches is a stretch of the case-folded text, so where the pattern
+        # occurs nowhere no word needs reading: most bodies of terms found by a name prefix.
+        if pattern.search(source.casefold()) is None:
+            continue
         # Words are read only up to the end of the window around the first match.
         spans: list[tuple[int, int]] = []
         first, stop = -1, -1
