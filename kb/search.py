@@ -275,7 +275,8 @@ def full_text(
         session.execute(
             text(
                 "SELECT set_config('enable_seqscan', 'off', true),"
-                " set_config('enable_indexscan', 'off', true), set_config('jit', 'off', true)"
+                " set_config('enable_indexscan', 'off', true), set_config('jit', 'off', true),"
+                " set_config('max_parallel_workers_per_gather', '0', true)"
             )
         )
         params["query"] = _tsquery(words, match_all)
