@@ -297,13 +297,18 @@ def full_text(
             # Stop words drop out of a tsquery; if nothing is left, nothing is required.
             rest = "to_tsquery('english', :rest)"
             other_words = f"(numnode({rest}) = 0 OR s.document @@ {rest})"
-        index = "term_search s"
-        # Rows found through a weighted prefix are rechecked; ``head`` first, or every one of
-        # them would have its document detoasted to test the other side of the OR.
-        match = (
-            f"((s.head @@ to_tsquery('english', :prefix) AND {other_words}) OR"
-            " s.document @@ to_tsquery('english', :words))"
+        # Two disjoint sets: one bitmap of both would recheck, weight by weight, every row on
+        # a page holding a prefix match, detoasting documents that the words' GIN lookup alone
+        # decides (a common word's 45k matches: 130-220 -> 40-60 ms). The document holds
+        # ``head``: where it has the words, so does the document.
+        words_query = "to_tsquery('english', :words)"
+        index = (
+            f"(SELECT term_id, head FROM term_search WHERE document @@ {words_query}"
+            " UNION ALL SELECT term_id, head FROM term_search s"
+            f" WHERE s.head @@ to_tsquery('english', :prefix) AND {other_words}"
+            f" AND NOT (s.head @@ {words_query} OR s.document @@ {words_query})) AS s"
         )
+        match = "TRUE"
         terms = "term t ON t.id = s.term_id"
         score = f"ts_rank(s.head, {query}) + public.similarity(t.sort_name, :phrase)"
     else:
