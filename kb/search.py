@@ -11,12 +11,14 @@ and each token is quoted, so FTS5 and tsquery syntax in a query is just text.
 
 import html
 import re
-from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from threading import Lock
 
+import numpy as np
+import numpy.typing as npt
 from rapidfuzz import fuzz, process
 from sqlalchemy import Connection, bindparam, text
 from sqlmodel import Session
@@ -426,17 +428,58 @@ def suggest(session: Session, prefix: str, limit: int = 8) -> list[Suggestion]:
 _LENGTH_WINDOW = 3
 
 
+# fuzz.ratio is 200 * (longest common subsequence) / (sum of the lengths), 0-100.
+_MIN_RATIO = 60
+
+
 @dataclass(frozen=True)
 class _FuzzyIndex:
     version: str | None
     keys: list[str]  # shortest first
     owners: list[tuple[str, str]]  # (label, slug) of each key
-    lengths: list[int]  # of each key
+    lengths: npt.NDArray[np.int64]  # of each key
+    # Of each key: bit (code point % 64) set for each of its characters.
+    characters: npt.NDArray[np.uint64]
+
+    @classmethod
+    def of(cls, version: str | None, rows: list[tuple[str, str, str]]) -> "_FuzzyIndex":
+        """The index of ``(key, label, slug)`` rows."""
+        rows = sorted(rows, key=lambda row: len(row[0]))
+        # Fresh copies of the keys, made one after another, lie next to each other in memory;
+        # as the rows leave them, interleaved with labels and slugs, scanning 50k of them took
+        # 2.6 times as long (cache misses, at 100k terms).
+        keys = [key.encode().decode() for key, _, _ in rows]
+        lengths = np.array([len(k) for k in keys], dtype=np.int64)
+        # Every key's characters in one array, then each key's bits or-ed together.
+        code_points = np.frombuffer("".join(keys).encode("utf-32-le"), dtype=np.uint32)
+        bits = np.left_shift(np.uint64(1), (code_points % 64).astype(np.uint64))
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if keys else lengths
+        # reduceat gives an empty key the bits of the next: more bits only loosen the bound.
+        characters = (
+            np.bitwise_or.reduceat(bits, starts) if len(bits) else np.zeros(len(keys), np.uint64)
+        )
+        return cls(version, keys, [(label, slug) for _, label, slug in rows], lengths, characters)
 
     def window(self, length: int) -> tuple[int, int]:
         """The range of ``keys`` whose length is close enough to ``length``."""
-        low = bisect_left(self.lengths, length - _LENGTH_WINDOW)
-        return low, bisect_right(self.lengths, length + _LENGTH_WINDOW, lo=low)
+        low = np.searchsorted(self.lengths, length - _LENGTH_WINDOW, side="left")
+        high = np.searchsorted(self.lengths, length + _LENGTH_WINDOW, side="right")
+        return int(low), int(high)
+
+    def within_reach(self, key: str, low: int, high: int) -> npt.NDArray[np.intp]:
+        """Positions of the keys in ``low:high`` that may score ``_MIN_RATIO`` against ``key``.
+
+        Their common subsequence is at most the count of ``key``'s characters that each of
+        them has (or shares a bit with): a bound computed for all at once, where scoring
+        them one by one took 3 ms at 100k terms, most of them hopeless.
+        """
+        characters = self.characters[low:high]
+        common = np.zeros(high - low, dtype=np.int64)
+        for character, count in Counter(key).items():
+            bit = np.uint64(1 << (ord(character) % 64))
+            common += count * ((characters & bit) != 0)
+        reach = 200 * common >= _MIN_RATIO * (len(key) + self.lengths[low:high])
+        return low + np.flatnonzero(reach)
 
 
 _fuzzy_lock = Lock()
@@ -449,19 +492,10 @@ def _fuzzy_index(session: Session, version: str | None) -> _FuzzyIndex:
     index = _fuzzy_indexes.get(database)
     if index is not None and index.version == version:
         return index
-    rows = sorted(
-        session.execute(
-            text("SELECT k.key, k.label, t.slug FROM lookup_key k JOIN term t ON t.id = k.term_id")
-        ),
-        key=lambda row: len(row[0]),
+    rows = session.execute(
+        text("SELECT k.key, k.label, t.slug FROM lookup_key k JOIN term t ON t.id = k.term_id")
     )
-    # Fresh copies of the keys, made one after another, lie next to each other in memory; as
-    # the rows leave them, interleaved with labels and slugs, scanning 50k of them took 2.6
-    # times as long (cache misses, at 100k terms).
-    keys = [key.encode().decode() for key, _, _ in rows]
-    index = _FuzzyIndex(
-        version, keys, [(label, slug) for _, label, slug in rows], [len(k) for k in keys]
-    )
+    index = _FuzzyIndex.of(version, [(key, label, slug) for key, label, slug in rows])
     with _fuzzy_lock:
         _fuzzy_indexes[database] = index
     return index
@@ -476,13 +510,17 @@ def closest(
     if not key:
         return []
     index = _fuzzy_index(session, version)
-    low, high = index.window(len(key))
+    near = index.within_reach(key, *index.window(len(key)))
     matches = process.extract(
-        key, index.keys[low:high], scorer=fuzz.ratio, limit=limit * 4, score_cutoff=60
+        key,
+        [index.keys[i] for i in near],
+        scorer=fuzz.ratio,
+        limit=limit * 4,
+        score_cutoff=_MIN_RATIO,
     )
     best: dict[str, tuple[str, str, float]] = {}
     for _key, score, i in matches:
-        label, slug = index.owners[low + i]
+        label, slug = index.owners[near[i]]
         if slug not in best or score > best[slug][2]:
             best[slug] = (label, slug, round(float(score), 1))
     return sorted(best.values(), key=lambda m: -m[2])[:limit]
