@@ -115,6 +115,13 @@ def find_term(session: Session, name: str) -> Term | None:
     return session.exec(statement).first()
 
 
+def names_a_term(session: Session, name: str) -> bool:
+    """Whether ``name`` is a term's slug, name or alias, whatever the case (``find_term``
+    without reading the term)."""
+    statement = select(LookupKey.term_id).where(LookupKey.key == lookup_key(name))
+    return session.exec(statement).first() is not None
+
+
 def closest_slugs(session: Session, name: str, limit: int = 5) -> list[str]:
     """Slugs of the terms whose slug, name or alias is most like ``name``, best first."""
     return [slug for _, slug, _ in search.closest(session, name, data_version(session), limit)]

@@ -54,7 +54,7 @@ def search_page(
         hits, total = full_text(match_all=False)
     did_you_mean = None
     # A query that is exactly a name or alias needs no correction.
-    if total < _FEW and repository.find_term(session, q) is None:
+    if total < _FEW and not repository.names_a_term(session, q):
         close = search.closest(session, q, repository.data_version(session))
         # A name the query is the start of is a completion (see /suggest), not a correction.
         if close and not lookup_key(close[0][0]).startswith(" ".join(words)):

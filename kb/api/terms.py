@@ -61,8 +61,10 @@ def find_or_404(session: Session, slug: str) -> Term:
 
 def require_category(session: Session, category: str | None) -> None:
     """404 for a ``category`` filter that names no category."""
+    if category is None:
+        return
     known = repository.category_slugs(session)
-    if category is not None and category not in known:
+    if category not in known:
         raise NotFound(
             f"No category is called {category!r} (query parameter 'category'); "
             f"use one of: {', '.join(known)}.",

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rapidfuzz import fuzz
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -16,7 +17,15 @@ from kb.config import Settings
 from kb.content import read_glossary
 from kb.db import WRITE_LOCK, make_engine
 from kb.models import Alias, LookupKey, Term
-from kb.search import _highlight, full_text, rebuild_index, snippet, tokens, update_index
+from kb.search import (
+    _FuzzyIndex,
+    _highlight,
+    full_text,
+    rebuild_index,
+    snippet,
+    tokens,
+    update_index,
+)
 from tests.kb.glossary_factory import TERMS, glossary_with, write_glossary
 
 API = "/api/v1"
@@ -349,3 +358,17 @@ def test_a_slug_with_words_not_in_the_text_finds_that_term_alone(
         assert _found(session, "memory velocity") == []
         widened = full_text(session, tokens("memory velocity"), match_all=False)[0]
         assert {hit.slug for hit in widened} == {"lbfgs-gradient", "momentum"}
+
+
+_KEY = st.text(st.sampled_from("abcdeé ß-1\u0131\U0001f600"), max_size=12)
+
+
+@given(query=_KEY.filter(bool), keys=st.lists(_KEY, max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_typo_candidates_keep_every_key_within_reach(query: str, keys: list[str]) -> None:
+    """The bound that spares scoring most keys never drops one that rapidfuzz would keep."""
+    index = _FuzzyIndex.of(None, [(key, key, key) for key in keys])
+    kept = set(index.within_reach(query, 0, len(keys)).tolist())
+    for i, key in enumerate(index.keys):
+        if fuzz.ratio(query, key) >= 60:
+            assert i in kept
