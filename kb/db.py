@@ -118,8 +118,19 @@ def make_engine(url: str) -> Engine:
 
 # The revision that describes the schema databases created before migrations existed have.
 _FIRST_REVISION = "0001"
-# Any fixed number: the key of the PostgreSQL advisory lock that serialises migrations.
+# Any fixed numbers: the keys of the PostgreSQL advisory locks that serialise migrations and
+# writers (loads and edits).
 _MIGRATION_LOCK_KEY = 7_411_202
+WRITER_LOCK_KEY = 7_411_201
+
+
+def lock_schema(executor: Connection | Session, key: int) -> None:
+    """Take the PostgreSQL advisory lock ``key`` until the transaction ends, for this schema
+    only: knowledge bases in other schemas of the same database (the tests', a benchmark's)
+    must not wait for each other's loads."""
+    executor.execute(
+        text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"), {"key": key}
+    )
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -149,9 +160,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """
     with engine.connect().execution_options(**WRITE_LOCK) as connection, connection.begin():
         if connection.dialect.name == "postgresql":
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-            )
+            lock_schema(connection, _MIGRATION_LOCK_KEY)
         config = alembic_config(connection)
         context = MigrationContext.configure(connection)
         if context.get_current_revision() is None and inspect(connection).has_table("term"):

@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, text
 from sqlmodel import Session, col, select
 
 from kb import search
+from kb.db import WRITER_LOCK_KEY, lock_schema
 from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Meta, Reference, Term
 from kb.relations import Relation
 from kb.rules import lookup_key
@@ -31,8 +32,6 @@ from kb.watch import CHANNEL
 DATA_VERSION = "data_version"
 LOADED_FILES = "loaded_files"
 LOADED_AT = "loaded_at"
-# Any fixed number: the key of the PostgreSQL advisory lock that serialises writers.
-_WRITE_LOCK_KEY = 7_411_201
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -41,7 +40,7 @@ _WRITE_LOCK_KEY = 7_411_201
 def lock_for_write(session: Session) -> None:
     """Serialise writers. SQLite already holds its write lock (``kb.db.WRITE_LOCK``)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK_KEY})
+        lock_schema(session, WRITER_LOCK_KEY)
 
 
 def delete_content(session: Session) -> None:

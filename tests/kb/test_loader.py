@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from kb import loader, repository
 from kb.content import ContentError, read_glossary
-from kb.db import make_engine, migrate
+from kb.db import WRITER_LOCK_KEY, lock_schema, make_engine, migrate
 from kb.models import Alias, Category, Link, LookupKey, Reference, Term
 from tests.kb.glossary_factory import TERMS, glossary_with, glossary_without, write_glossary
 
@@ -149,6 +150,29 @@ def test_a_load_gives_its_connection_the_usual_settings_back(
         loader.load(sqlite_engine, read_glossary(root))
     assert _connection_settings(sqlite_engine) == usual
     sqlite_engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_writers_of_other_schemas_do_not_wait_for_each_other(
+    engine: Engine, data_dir: Path
+) -> None:
+    # The writers' advisory lock is per schema: a long load in another schema of the same
+    # database (another test's, a benchmark's) must not hold this one up; the same schema's
+    # writer must.
+    with engine.connect() as connection, connection.begin():
+        connection.exec_driver_sql("SET LOCAL search_path = pg_catalog")  # another schema
+        lock_schema(connection, WRITER_LOCK_KEY)
+        with Session(engine) as session:
+            session.execute(text("SET LOCAL lock_timeout = '5s'"))
+            repository.lock_for_write(session)  # would wait (and fail after 5 s) if shared
+            session.rollback()
+        with Session(engine) as session:
+            taken_by_other = session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:key, hashtext('pg_catalog'))"),
+                {"key": WRITER_LOCK_KEY},
+            ).scalar_one()
+            assert taken_by_other is False
+    assert loader.load(engine, read_glossary(data_dir))
 
 
 KILLED_LOADER = """
