@@ -81,13 +81,13 @@ def create_term(session: Session, term: TermIn, actor: str) -> Term:
         )
     last = history.latest_revisions(session, [term.slug]).get(term.slug)
     version = last.version + 1 if last else 1
+    targets = _check(session, term, row_id=None)
     row = Term(
         slug=term.slug,
         **_term_columns(session, term),
         version=version,
         digest=history.digest_of(term),
     )
-    targets = _check(session, term, row_id=None)
     session.add(row)
     session.flush()
     assert row.id is not None
@@ -181,16 +181,9 @@ def _claim(
 
 def _term_columns(session: Session, term: TermIn) -> dict[str, Any]:
     category_id = session.exec(select(Category.id).where(Category.slug == term.category)).first()
-    return {
-        "name": term.name,
-        "sort_name": lookup_key(term.name),
-        "initial": lookup_key(term.name)[0],
-        "category_id": category_id,
-        "kind": term.kind,
-        "summary": term.summary,
-        "body": term.body,
-        "demo": term.demo,
-    }
+    assert category_id is not None  # _check refused an unknown category
+    values = loader.term_record_values(term, category_id)
+    return dict(zip(loader.TERM_RECORD_COLUMNS, values, strict=True))
 
 
 def _write_parts(session: Session, term_id: int, term: TermIn, targets: dict[str, int]) -> None:

@@ -75,10 +75,11 @@ def sync(engine: Engine, root: Path) -> bool:
 
 
 _CATEGORY_COLUMNS = ("id", "slug", "name", "description", "position", "version")
-_TERM_COLUMNS = (
-    "id", "slug", "name", "sort_name", "initial", "category_id", "kind", "summary", "body",
-    "demo", "version", "digest",
+TERM_RECORD_COLUMNS = (
+    "name", "sort_name", "initial", "category_id", "kind", "summary", "body", "demo",
 )  # fmt: skip
+"""The columns of a term's row that its record decides, in ``term_record_values`` order."""
+_TERM_COLUMNS = ("id", "slug", *TERM_RECORD_COLUMNS, "version", "digest")
 _LINK_COLUMNS = ("source_id", "target_id", "relation")
 PART_COLUMNS = {
     "lookup_key": ("key", "term_id", "label", "source"),
@@ -104,24 +105,9 @@ def _insert(session: Session, glossary: Glossary, versions: dict[str, history.St
     parts: dict[str, list[tuple[Any, ...]]] = {table: [] for table in PART_COLUMNS}
     for t in glossary.terms:
         term_id = term_ids[t.slug]
-        sort_name = lookup_key(t.name)
         stamp = versions[t.slug]
-        terms.append(
-            (
-                term_id,
-                t.slug,
-                t.name,
-                sort_name,
-                sort_name[0],
-                category_ids[t.category],
-                t.kind,
-                t.summary,
-                t.body,
-                t.demo,
-                stamp.version,
-                stamp.digest,
-            )
-        )
+        record = term_record_values(t, category_ids[t.category])
+        terms.append((term_id, t.slug, *record, stamp.version, stamp.digest))
         for table, rows in term_parts(t, term_id, term_ids).items():
             parts[table] += rows
     links = [
@@ -134,6 +120,15 @@ def _insert(session: Session, glossary: Glossary, versions: dict[str, history.St
         insert_rows(session, table, PART_COLUMNS[table], rows)
     insert_rows(session, "link", _LINK_COLUMNS, links)
     repository.restart_id_sequences(session)
+
+
+def term_record_values(term: TermIn, category_id: int) -> tuple[Any, ...]:
+    """The values of ``TERM_RECORD_COLUMNS`` for ``term`` (an editor's write uses these too)."""
+    sort_name = lookup_key(term.name)
+    return (
+        term.name, sort_name, sort_name[0], category_id, term.kind, term.summary, term.body,
+        term.demo,
+    )  # fmt: skip
 
 
 def term_parts(
