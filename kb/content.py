@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from kb import rules
 from kb.relations import Relation, canonical_link
-from kb.rules import Loc, format_loc, lookup_key
+from kb.rules import Loc, fold_key, format_loc
 from kb.schemas import CategoryIn, TermIn
 
 CATEGORIES_FILE = "categories.yaml"
@@ -210,21 +210,21 @@ def _cross_checks(
 
     # Every name a term answers to must lead to exactly one term. Slugs and names claim their
     # keys first, so a clash is reported at the alias that causes it.
-    owners: dict[str, str] = {}
+    owners: dict[str, tuple[str, str]] = {}
     for f in files:
         for loc, text in [(("slug",), f.term.slug), (("name",), f.term.name)]:
-            other = owners.setdefault(lookup_key(text), f.term.slug)
+            other, label = owners.setdefault(fold_key(text), (f.term.slug, text))
             if other != f.term.slug:
-                report(f, loc, rules.taken(text, other))
+                report(f, loc, rules.taken(text, other, label))
     for f in files:
-        own = {lookup_key(f.term.slug), lookup_key(f.term.name)}
+        own = {fold_key(f.term.slug), fold_key(f.term.name)}
         for i, alias in enumerate(f.term.aliases):
-            key = lookup_key(alias)
+            key = fold_key(alias)
             if key in own:
                 continue
-            other = owners.setdefault(key, f.term.slug)
+            other, label = owners.setdefault(key, (f.term.slug, alias))
             if other != f.term.slug:
-                report(f, ("aliases", i), rules.taken(alias, other))
+                report(f, ("aliases", i), rules.taken(alias, other, label))
 
     links: dict[tuple[str, str], tuple[StoredLink, _TermFile]] = {}
     for f in files:

@@ -22,7 +22,7 @@ from kb import history, loader, repository, rules, search
 from kb.db import WRITE_LOCK
 from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Reference, Term, TermRevision
 from kb.relations import Relation, canonical_link
-from kb.rules import Loc, format_loc, lookup_key
+from kb.rules import Loc, fold_key, format_loc
 from kb.schemas import CategoryIn, TermIn
 
 # --- errors ----------------------------------------------------------------------------------
@@ -271,22 +271,26 @@ def _check(session: Session, term: TermIn, row_id: int | None) -> dict[str, int]
 
 
 def _taken_names(session: Session, term: TermIn, row_id: int | None) -> list[tuple[Loc, str, str]]:
-    own = {lookup_key(term.slug), lookup_key(term.name)}
+    own = {fold_key(term.slug), fold_key(term.name)}
     wanted: list[tuple[Loc, str]] = [(("slug",), term.slug), (("name",), term.name)]
-    wanted += [(("aliases", i), a) for i, a in enumerate(term.aliases) if lookup_key(a) not in own]
-    keys = {lookup_key(text) for _, text in wanted}
-    owners = dict(
-        session.exec(
-            select(LookupKey.key, Term.slug)
+    wanted += [(("aliases", i), a) for i, a in enumerate(term.aliases) if fold_key(a) not in own]
+    owners = {
+        key: (slug, label)
+        for key, slug, label in session.exec(
+            select(LookupKey.key, Term.slug, LookupKey.label)
             .join(Term, col(Term.id) == col(LookupKey.term_id))
-            .where(col(LookupKey.key).in_(keys), col(Term.id) != (row_id or -1))
+            .where(
+                col(LookupKey.key).in_({fold_key(text) for _, text in wanted}),
+                col(Term.id) != (row_id or -1),
+            )
         ).all()
-    )
-    return [
-        (loc, rules.taken(text, owners[lookup_key(text)]), owners[lookup_key(text)])
-        for loc, text in wanted
-        if lookup_key(text) in owners
-    ]
+    }
+    clashes = []
+    for loc, text in wanted:
+        if fold_key(text) in owners:
+            owner, label = owners[fold_key(text)]
+            clashes.append((loc, rules.taken(text, owner, label), owner))
+    return clashes
 
 
 def _conflicting_entries(

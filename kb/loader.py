@@ -7,7 +7,7 @@ start-up path) refuses, and ``kb load`` is the explicit way to replace them with
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlmodel import Session
 from kb import history, repository, search
 from kb.content import Glossary, data_version, read_glossary
 from kb.db import BULK_LOAD, insert_rows
-from kb.rules import lookup_key
+from kb.rules import fold_key, lookup_key
 from kb.schemas import TermIn
 
 
@@ -137,12 +137,11 @@ def term_parts(
     """The rows that hang off a term, as tuples in ``PART_COLUMNS`` order: the keys it is
     looked up by, its aliases, references and related list (``ids``: the ids of the terms
     that list names)."""
-    # The name labels a key it shares with the slug ('ReLU' rather than 'relu').
-    labels = {lookup_key(term.slug): (term.slug, "slug")}
-    labels |= {lookup_key(a): (a, "alias") for a in term.aliases}
-    labels[lookup_key(term.name)] = (term.name, "name")
     return {
-        "lookup_key": [(key, term_id, label, source) for key, (label, source) in labels.items()],
+        "lookup_key": [
+            (key, term_id, label, source)
+            for key, (label, source) in lookup_keys(term.slug, term.name, term.aliases).items()
+        ],
         "alias": [(term_id, i, a) for i, a in enumerate(term.aliases)],
         "reference": [
             (term_id, i, r.title, json.dumps(r.authors), r.year, r.venue, r.url, r.arxiv, r.doi)
@@ -152,6 +151,17 @@ def term_parts(
             (term_id, i, ids[link.term], link.relation.value) for i, link in enumerate(term.related)
         ],
     }
+
+
+def lookup_keys(slug: str, name: str, aliases: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """The keys a term is found by (``fold_key``), each with the text that gives it and where
+    that text comes from (slug, name or alias)."""
+    # The name labels a key it shares with the slug ('ReLU' rather than 'relu'), and an
+    # alias one it shares with the slug ('k-NN' rather than 'k-nn').
+    labels = {fold_key(slug): (slug, "slug")}
+    labels |= {fold_key(a): (a, "alias") for a in aliases}
+    labels[fold_key(name)] = (name, "name")
+    return labels
 
 
 def insert_term_parts(session: Session, term: TermIn, term_id: int, ids: Mapping[str, int]) -> None:

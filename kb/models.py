@@ -40,7 +40,8 @@ class Alias(SQLModel, table=True):
 
 
 class LookupKey(SQLModel, table=True):
-    """Every case-folded name a term answers to: its slug, its name and its aliases."""
+    """Every name a term answers to (its slug, its name and its aliases), as ``fold_key`` folds
+    it."""
 
     __tablename__ = "lookup_key"
 

@@ -11,7 +11,7 @@ from kb import search
 from kb.db import WRITER_LOCK_KEY, lock_schema
 from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Meta, Reference, Term
 from kb.relations import Relation
-from kb.rules import lookup_key
+from kb.rules import fold_key, lookup_key
 from kb.schemas import (
     API_PREFIX,
     CategoryDetail,
@@ -105,11 +105,12 @@ def count_terms(session: Session) -> int:
 
 
 def find_term(session: Session, name: str) -> Term | None:
-    """A term by its slug, name or any alias, whatever the case."""
+    """A term by its slug, name or any alias, as ``fold_key`` compares them (case, spaces,
+    hyphens, underscores, apostrophes and a plural "s" do not count)."""
     statement = (
         select(Term)
         .join(LookupKey, col(LookupKey.term_id) == col(Term.id))
-        .where(LookupKey.key == lookup_key(name))
+        .where(LookupKey.key == fold_key(name))
     )
     return session.exec(statement).first()
 
@@ -117,7 +118,7 @@ def find_term(session: Session, name: str) -> Term | None:
 def names_a_term(session: Session, name: str) -> bool:
     """Whether ``name`` is a term's slug, name or alias, whatever the case (``find_term``
     without reading the term)."""
-    statement = select(LookupKey.term_id).where(LookupKey.key == lookup_key(name))
+    statement = select(LookupKey.term_id).where(LookupKey.key == fold_key(name))
     return session.exec(statement).first() is not None
 
 

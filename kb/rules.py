@@ -5,6 +5,8 @@ and so report the same messages; only where the other side of a clash lives diff
 or a term in the database), and each passes that in.
 """
 
+import re
+import unicodedata
 from collections.abc import Iterable
 
 from pydantic_core import ErrorDetails
@@ -62,8 +64,15 @@ def validation_message(error: ErrorDetails) -> str:
     return error["msg"]
 
 
-def taken(text: str, owner: str) -> str:
-    return f"{text!r} is already the slug, name or alias of term {owner!r}"
+def taken(text: str, owner: str, label: str | None = None) -> str:
+    """``text`` clashes with ``label``, a slug, name or alias of term ``owner``."""
+    message = f"{text!r} is already the slug, name or alias of term {owner!r}"
+    if label is not None and lookup_key(label) != lookup_key(text):
+        message += (
+            f" (as {label!r}: look-ups ignore case, accents, spaces, hyphens, underscores,"
+            " apostrophes and a plural 's')"
+        )
+    return message
 
 
 def unknown_term(slug: str) -> str:
@@ -116,3 +125,34 @@ def lookup_key(name: str) -> str:
 
 
 _CONTROL_CHARACTERS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
+
+# What people type between or inside words without meaning a different term: white space,
+# hyphens and dashes, underscores, apostrophes (straight, curly, modifier letter) and accents'
+# stand-ins (acute, grave).
+_SEPARATORS = re.compile(r"[\s\-_'`\u00b4\u2010-\u2015\u2212\u2018\u2019\u02bc]+")
+
+
+def prefix_key(text: str) -> str:
+    """``text`` as look-ups compare it, before the plural is folded: case, accents, white
+    space, hyphens, underscores and apostrophes dropped ("Fréchet-inception distance" ->
+    "frechetinceptiondistance"). Type-ahead matches the start of names in this form."""
+    decomposed = unicodedata.normalize("NFKD", lookup_key(text))
+    unaccented = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _SEPARATORS.sub("", unaccented)
+
+
+def fold_key(name: str) -> str:
+    """The key a slug, name or alias is looked up by: ``prefix_key`` with a plural "s" at the
+    end folded too, so "learning rate schedule", "Learning-rate schedules", "bayes theorem"
+    (Bayes' theorem) and "k means" all find their term. Two terms may not share a key.
+
+    The plural rule is deliberately small and applied alike to stored names and queries, so
+    it only has to be consistent, not good English: "-sses" loses "es" (processes -> process),
+    any other "s" after a letter other than "s" is dropped (schedules -> schedule, and Bayes
+    -> baye on both sides)."""
+    key = prefix_key(name)
+    if key.endswith("sses"):
+        return key[:-2]
+    if len(key) > 2 and key.endswith("s") and not key.endswith("ss"):
+        return key[:-1]
+    return key

@@ -23,7 +23,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import Connection, bindparam, text
 from sqlmodel import Session
 
-from kb.rules import lookup_key
+from kb.rules import fold_key, prefix_key
 
 # Weights per column: name, aliases, summary, body.
 _BM25_WEIGHTS = (10.0, 8.0, 3.0, 1.0)
@@ -251,24 +251,26 @@ def full_text(
     limit: int = 20,
     offset: int = 0,
     match_all: bool = True,
+    query: str | None = None,
 ) -> tuple[list[Hit], int]:
     """Terms matching ``words`` (all of them, or any), best first, and how many match.
 
-    A term whose slug, name or alias is exactly the query ranks first, however often other
-    bodies mention it ("RBM" finds the restricted Boltzmann machine before deep belief
-    networks). Ranking touches only ids and scores; the page's rows are read afterwards.
+    A term whose slug, name or alias is the query as look-ups compare names (``fold_key``)
+    ranks first, however often other bodies mention it ("RBM" finds the restricted Boltzmann
+    machine before deep belief networks). ``query`` is the text as typed, when the words
+    dropped something that tells terms apart ("k-means++" is not "k means"). Ranking touches
+    only ids and scores; the page's rows are read afterwards.
     """
     if not words:
         return [], 0
-    phrase = " ".join(words)
-    # A slug is its words joined by hyphens ("t123-gated-units" and "t123 gated units" both
-    # name that term); a name or alias spelled out wins over a slug.
+    phrase = fold_key(" ".join(words))
+    typed = phrase if query is None else fold_key(query)
     exact = session.execute(
         text(
-            "SELECT term_id FROM lookup_key WHERE key IN (:phrase, :slug)"
-            " ORDER BY key = :phrase DESC LIMIT 1"
+            "SELECT term_id FROM lookup_key WHERE key IN (:typed, :phrase)"
+            " ORDER BY key = :typed DESC LIMIT 1"
         ),
-        {"phrase": phrase, "slug": "-".join(words)},
+        {"typed": typed, "phrase": phrase},
     ).scalar()
     where, params = _filters(category, kind)
     if exact is not None and not match_all:
@@ -406,19 +408,21 @@ def _tsquery(words: list[str], match_all: bool) -> str:
 
 
 def suggest(session: Session, prefix: str, limit: int = 8) -> list[Suggestion]:
-    """Names and aliases that start with ``prefix`` (case-insensitive), shortest first."""
-    key = lookup_key(prefix)
+    """Names and aliases that start with ``prefix``, shortest first, compared as look-ups
+    compare them (``prefix_key``: "learning r" finds "Learning-rate schedule"), and the one
+    that ``prefix`` names whole, plural folded ("k-means" finds k-means, stored as "kmean")."""
+    key = prefix_key(prefix)
     if not key:
         return []
     collate = ' COLLATE "C"' if _is_postgres(session) else ""
     rows = session.execute(
         text(
             "SELECT k.label, t.slug, t.name FROM lookup_key k JOIN term t ON t.id = k.term_id"
-            f" WHERE k.source <> 'slug' AND k.key{collate} >= :low AND k.key{collate} < :high"
-            f" ORDER BY length(k.key), k.key{collate} LIMIT :limit"
+            f" WHERE k.source <> 'slug' AND (k.key{collate} >= :low AND k.key{collate} < :high"
+            f" OR k.key = :whole) ORDER BY length(k.key), k.key{collate} LIMIT :limit"
         ),
         # U+10FFFF sorts after every character, byte-wise as in code points.
-        {"low": key, "high": key + "\U0010ffff", "limit": limit * 3},
+        {"low": key, "high": key + "\U0010ffff", "whole": fold_key(prefix), "limit": limit * 3},
     ).all()
     seen: set[str] = set()
     suggestions = []
@@ -515,7 +519,7 @@ def closest(
 ) -> list[tuple[str, str, float]]:
     """``(label, slug, score)`` of the slugs, names and aliases nearest to ``query``, by edit
     distance (0-100), best first, one per term."""
-    key = " ".join(tokens(query))
+    key = fold_key(" ".join(tokens(query)))
     if not key:
         return []
     index = _fuzzy_index(session, version)

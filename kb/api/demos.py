@@ -40,7 +40,7 @@ from kb.demos.schemas import (
     SourceCode,
 )
 from kb.demos.worker import Job
-from kb.rules import lookup_key
+from kb.rules import fold_key
 from kb.schemas import API_PREFIX, ErrorBody
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ async def _target(request: Request, slug: str) -> tuple[DemoTarget, Demo[Any]]:
     def build(session: Session) -> DemoTarget:
         return _resolve(session, slug)
 
-    key = ("demo-target", lookup_key(slug), registry.generation())
+    key = ("demo-target", fold_key(slug), registry.generation())
     target = DemoTarget.model_validate_json((await cache_of(request).get(key, build)).body)
     demo = registry.get(target.demo)
     if demo is None:  # unregistered since the lookup was cached
@@ -191,7 +191,7 @@ async def get_demo(request: Request, slug: SlugOrAlias) -> Response:
         summary = _summary(demo, target.term)
         return DemoDetail(**dict(summary), sources=source_code(demo))
 
-    key = ("demo", lookup_key(slug), registry.generation())
+    key = ("demo", fold_key(slug), registry.generation())
     return send(request, await cache_of(request).get(key, build))
 
 

@@ -10,7 +10,7 @@ from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
 from kb.api.terms import find_or_404, require_category
-from kb.rules import lookup_key
+from kb.rules import fold_key
 from kb.schemas import Graph, GraphEdge, GraphNode, PathStep, TermPath
 
 router = APIRouter(prefix="/graph", tags=["graph"])
@@ -71,5 +71,5 @@ async def shortest_path(
             steps=[PathStep(**vars(step)) for step in steps],
         )
 
-    key = ("path", lookup_key(source), lookup_key(target))
+    key = ("path", fold_key(source), fold_key(target))
     return send(request, await cache_of(request).get(key, build))

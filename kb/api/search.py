@@ -10,7 +10,7 @@ from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED
 from kb.api.responses import send
 from kb.api.terms import require_category
-from kb.rules import lookup_key
+from kb.rules import prefix_key
 from kb.schemas import Kind, SearchPage, SearchResult, Suggestion, SuggestionList
 
 router = APIRouter(tags=["search"])
@@ -47,6 +47,7 @@ def search_page(
             limit=limit,
             offset=offset,
             match_all=match_all,
+            query=q,
         )
 
     hits, total = full_text(match_all=True)
@@ -57,7 +58,7 @@ def search_page(
     if total < _FEW and not repository.names_a_term(session, q):
         close = search.closest(session, q, repository.data_version(session))
         # A name the query is the start of is a completion (see /suggest), not a correction.
-        if close and not lookup_key(close[0][0]).startswith(" ".join(words)):
+        if close and not prefix_key(close[0][0]).startswith(prefix_key(q)):
             did_you_mean = close[0][0]
         if total == 0:
             hits = search.fuzzy_hits(session, close, category, kind)
@@ -117,4 +118,4 @@ async def suggest(
         found = search.suggest(session, q, limit)
         return SuggestionList(query=q, items=[Suggestion(**vars(s)) for s in found])
 
-    return send(request, await cache_of(request).get(("suggest", lookup_key(q), limit), build))
+    return send(request, await cache_of(request).get(("suggest", prefix_key(q), limit), build))

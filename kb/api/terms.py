@@ -22,7 +22,7 @@ from kb.api.writes import (
 from kb.auth import Editor
 from kb.models import Term, TermRevision
 from kb.relations import Relation
-from kb.rules import lookup_key
+from kb.rules import fold_key, lookup_key
 from kb.schemas import (
     API_PREFIX,
     Kind,
@@ -155,7 +155,7 @@ async def get_term(request: Request, slug: SlugOrAlias) -> Response:
             [],
         )
 
-    key = ("term", lookup_key(slug), version)
+    key = ("term", fold_key(slug), version)
     return send(request, await cache_of(request).get(key, build))
 
 
@@ -291,5 +291,5 @@ async def get_related(
         ]
         return RelatedList(term=term.slug, relation=relation, depth=depth, items=items)
 
-    key = ("related", lookup_key(slug), depth, relation)
+    key = ("related", fold_key(slug), depth, relation)
     return send(request, await cache_of(request).get(key, build))

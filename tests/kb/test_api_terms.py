@@ -129,8 +129,12 @@ def test_links_read_from_both_ends_with_inverse_names(client: TestClient) -> Non
 
 @pytest.mark.parametrize(
     "name",
-    ["BN", "bn", "batch norm", "Batch%20Norm", "BATCH-NORMALIZATION", "Batch normalization"],
-)
+    [
+        "BN", "bn", "batch norm", "Batch%20Norm", "BATCH-NORMALIZATION", "Batch normalization",
+        # spaces, hyphens, underscores, apostrophes and a plural "s" do not count
+        "batchnorm", "batch_norm", "Batch-Normalizations", "batch%E2%80%99norm", "BNs",
+    ],
+)  # fmt: skip
 def test_lookup_by_alias_name_or_slug_in_any_case(client: TestClient, name: str) -> None:
     response = client.get(f"{API}/terms/{name}")
     assert response.status_code == 200

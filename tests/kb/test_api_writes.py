@@ -156,6 +156,13 @@ def test_create_an_existing_slug_name_or_alias_is_a_conflict(api: TestClient) ->
         " 'adam-optimizer'"
     )
     assert (body["field"], body["term"]) == ("aliases[0]", "adam-optimizer")
+    folded = api.post(f"{API}/terms", json={**NEW_TERM, "aliases": ["Heavy-Balls"]}, headers=AUTH)
+    assert folded.status_code == 409
+    assert folded.json()["detail"] == (
+        "aliases[0]: 'Heavy-Balls' is already the slug, name or alias of term 'momentum' (as"
+        " 'heavy ball': look-ups ignore case, accents, spaces, hyphens, underscores, apostrophes"
+        " and a plural 's')"
+    )
 
 
 # --- the same rules and messages as kb check -------------------------------------------------

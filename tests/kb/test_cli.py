@@ -61,6 +61,7 @@ def test_load_then_show(data_dir: Path, database_url: str) -> None:
     code, out, _ = kb("show", "bn", database_url=database_url)
     assert code == 0
     assert "Batch normalization" in out
+    assert kb("show", "Batch_Normalizations", database_url=database_url)[1] == out
     assert "also: BN, batch norm" in out
     assert "contrasts-with" in out and "Gradient descent (gradient-descent)" in out
 

@@ -7,6 +7,7 @@ import pytest
 
 from kb.content import ContentError, Problem, data_version, read_glossary
 from kb.relations import Relation
+from kb.rules import fold_key, prefix_key
 from tests.kb.glossary_factory import CATEGORIES, TERMS, glossary_with, write_glossary
 
 
@@ -113,6 +114,31 @@ def test_alias_colliding_with_another_term(tmp_path: Path, alias: str, owner: st
     assert problem.field is not None and problem.field.startswith("aliases[")
     assert repr(other) in problem.message
     assert problem.line is not None
+
+
+@pytest.mark.parametrize(
+    ("alias", "owner", "theirs"),
+    [("heavy-balls", "momentum", "heavy ball"), ("gradient_descent", "gradient-descent", None)],
+)
+def test_alias_folding_to_another_terms_name(
+    tmp_path: Path, alias: str, owner: str, theirs: str | None
+) -> None:
+    problem = only_problem(write_glossary(tmp_path, with_fields("adamw", aliases=[alias])))
+    # Reported at whichever file comes second, naming the other term and what clashes.
+    here, other = ("adamw", owner) if problem.path.endswith("adamw.md") else (owner, "adamw")
+    assert problem.path.endswith(f"{here}.md")
+    assert repr(other) in problem.message
+    if theirs is not None:  # the clash is not visible to the eye: both texts are named
+        mine, as_written = (alias, theirs) if here == "adamw" else (theirs, alias)
+        assert problem.message.startswith(repr(mine))
+        assert f"as {as_written!r}: look-ups ignore case" in problem.message
+
+
+def test_alias_folding_to_its_own_name_is_no_clash(tmp_path: Path) -> None:
+    glossary = read_glossary(
+        write_glossary(tmp_path, with_fields("adamw", aliases=["Adam-W", "adam_w"]))
+    )
+    assert {t.slug: t.aliases for t in glossary.terms}["adamw"] == ["Adam-W", "adam_w"]
 
 
 def test_alias_listed_twice(tmp_path: Path) -> None:
@@ -327,3 +353,42 @@ def test_data_version_follows_content(tmp_path: Path) -> None:
     assert data_version(root) == before
     (root / "terms" / "adamw.md").write_text((root / "terms" / "adamw.md").read_text() + "more\n")
     assert data_version(root) != before
+
+
+# --- how look-ups compare names ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("learning rate schedule", "Learning-rate schedule"),
+        ("Learning-rate schedules", "learning rate schedule"),
+        ("learning_rate_schedule", "Learning rate schedule"),
+        ("cross entropy", "cross-entropy"),
+        ("bayes theorem", "Bayes' theorem"),
+        ("Bayes\u2019 theorem", "Bayes' theorem"),
+        ("k means", "k-means"),
+        ("KMeans", "k-means"),
+        ("Gaussian processes", "Gaussian process"),
+        ("losses", "loss"),
+        ("frechet inception distance", "Fr\u00e9chet inception distance"),
+        ("GANs", "GAN"),
+        ("  Q\u2013learning ", "Q-learning"),
+    ],
+)
+def test_look_ups_fold_case_separators_accents_and_plurals(typed: str, stored: str) -> None:
+    assert fold_key(typed) == fold_key(stored)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("k-means", "k-means++"), ("loss", "lo"), ("L1", "L2"), ("ReLU", "ELU"), ("top-k", "top-p")],
+)
+def test_look_ups_keep_apart_what_differs(one: str, other: str) -> None:
+    assert fold_key(one) != fold_key(other)
+
+
+def test_type_ahead_compares_starts_before_the_plural_is_folded() -> None:
+    assert prefix_key("Learning r") == "learningr"
+    assert "learningrateschedule".startswith(prefix_key("learning-rate s"))
+    assert prefix_key("los") == "los"  # not "lo": a prefix is not a plural

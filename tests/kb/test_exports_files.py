@@ -24,12 +24,13 @@ from kb.app import create_app
 from kb.cache import ResponseCache
 from kb.cli import ExportFormat, app
 from kb.config import Settings
-from kb.content import Glossary, lookup_key, read_glossary
+from kb.content import Glossary, read_glossary
 from kb.db import make_engine, migrate
 from kb.exports import Format, files, records
 from kb.exports.files import ExportError, render_term, write_directory
 from kb.exports.yaml_text import WIDTH, flow_list, folded, quoted, scalar
 from kb.models import Term
+from kb.rules import fold_key
 from kb.schemas import CategoryIn, TermIn
 from tests.kb.glossary_factory import CATEGORIES, TERMS, write_glossary
 
@@ -125,7 +126,7 @@ body_text = st.text(st.characters(codec="utf-8", exclude_characters="\r"), min_s
 def terms(draw: st.DrawFn) -> TermIn:
     name = draw(tricky_text.map(str.strip).filter(bool))
     aliases = draw(st.lists(tricky_text.map(str.strip).filter(bool), max_size=3))
-    keys = [lookup_key(name), "odd-term", *map(lookup_key, aliases)]
+    keys = [fold_key(name), fold_key("odd-term"), *map(fold_key, aliases)]
     assume(len(set(keys)) == len(keys))
     summary = draw(
         st.one_of(

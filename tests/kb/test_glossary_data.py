@@ -8,7 +8,7 @@ import pytest
 
 from kb.content import Glossary, read_glossary
 from kb.relations import Relation
-from kb.rules import lookup_key
+from kb.rules import fold_key
 from kb.schemas import TermIn
 from kb.web.render import MARKDOWN, flat_tokens
 
@@ -133,5 +133,5 @@ def test_unbalanced_math_is_caught() -> None:
 def test_aliases_do_not_shadow_each_other() -> None:
     owners: dict[str, str] = {}
     for term in GLOSSARY.terms:
-        for key in {lookup_key(k) for k in (term.slug, term.name, *term.aliases)}:
+        for key in {fold_key(k) for k in (term.slug, term.name, *term.aliases)}:
             assert owners.setdefault(key, term.slug) == term.slug, key

@@ -52,7 +52,7 @@ def test_load_writes_everything(engine: Engine, data_dir: Path) -> None:
     assert [t[0] for t in state["terms"]] == sorted(TERMS)
     assert ("batch-normalization", 0, "BN") in state["aliases"]
     assert ("bn", "batch-normalization") in state["keys"]
-    assert ("adam optimizer", "adam-optimizer") in state["keys"]
+    assert ("adamoptimizer", "adam-optimizer") in state["keys"]  # slug and name: one key
     assert ("adamw", "variant-of", "adam-optimizer") in state["links"]
     assert len(state["links"]) == 8
     assert state["version"] == [(read_glossary(data_dir).version,)]

@@ -129,6 +129,27 @@ def test_downgrade_to_the_first_revision_and_back(engine: Engine, data_dir: Path
     loader.load(engine, read_glossary(data_dir))
 
 
+def test_upgrade_folds_the_look_up_keys_of_an_older_database(
+    engine: Engine, database_url: str, data_dir: Path
+) -> None:
+    loader.load(engine, read_glossary(data_dir))
+
+    def keys() -> set[str]:
+        with engine.connect() as connection:
+            query = "SELECT key FROM lookup_key k JOIN term t ON t.id = k.term_id"
+            return set(
+                connection.execute(text(f"{query} WHERE t.slug = 'batch-normalization'")).scalars()
+            )
+
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0003")
+    assert keys() == {"batch-normalization", "batch normalization", "bn", "batch norm"}
+    migrate(engine)
+    assert keys() == {"batchnormalization", "bn", "batchnorm"}
+    with TestClient(create_app(Settings(database_url=database_url, cache_ttl=0))) as client:
+        assert client.get("/api/v1/terms/Batch_Norms").json()["slug"] == "batch-normalization"
+
+
 def test_processes_starting_together_migrate_once(database_url: str) -> None:
     engines = [make_engine(database_url) for _ in range(4)]
     errors: list[BaseException] = []

@@ -216,6 +216,15 @@ def test_suggest_by_prefix_shortest_first(client: TestClient) -> None:
     assert suggest(client, "zz") == []
 
 
+def test_suggest_compares_names_as_look_ups_do(client: TestClient) -> None:
+    assert suggest(client, "batch-n") == [("batch norm", "batch-normalization")]
+    assert suggest(client, "Batch_No") == [("batch norm", "batch-normalization")]
+    # A whole name in the plural is found too (its key is the singular's), a prefix is not one.
+    assert suggest(client, "batch norms") == [("batch norm", "batch-normalization")]
+    assert suggest(client, "heavy balls") == [("heavy ball", "momentum")]
+    assert suggest(client, "heavy bal") == [("heavy ball", "momentum")]
+
+
 def test_suggest_validates_its_parameters(client: TestClient) -> None:
     assert client.get(f"{API}/suggest", params={"q": ""}).status_code == 422
     assert client.get(f"{API}/suggest", params={"q": "a", "limit": 21}).status_code == 422

@@ -130,7 +130,7 @@ def test_json_ld_cannot_end_its_script_element() -> None:
 
 
 def test_an_alias_redirects_to_the_canonical_page(client: TestClient) -> None:
-    for name in ("BN", "batch%20norm", "Batch-Normalization"):
+    for name in ("BN", "batch%20norm", "Batch-Normalization", "batch_normalizations"):
         moved = client.get(f"/terms/{name}", follow_redirects=False)
         assert moved.status_code == 301, name
         assert moved.headers["location"] == "/terms/batch-normalization"
