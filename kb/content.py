@@ -226,7 +226,7 @@ def _cross_checks(
             if other != f.term.slug:
                 report(f, ("aliases", i), rules.taken(alias, other, label))
 
-    links: dict[tuple[str, str], tuple[StoredLink, _TermFile]] = {}
+    links: dict[tuple[str, str], tuple[StoredLink, _TermFile, int]] = {}
     for f in files:
         if f.term.category not in category_slugs:
             report(f, ("category",), rules.unknown_category(f.term.category, category_slugs))
@@ -242,9 +242,9 @@ def _cross_checks(
             pair = (min(stored.source, stored.target), max(stored.source, stored.target))
             previous = links.get(pair)
             if previous is None:
-                links[pair] = (stored, f)
+                links[pair] = (stored, f, i)
             elif previous[0] != stored:
-                declared, where = previous
+                declared, where, _ = previous
                 report(
                     f,
                     ("related", i, "relation"),
@@ -257,6 +257,7 @@ def _cross_checks(
                 )
     stored_links = [entry[0] for entry in links.values()]
     problems += _broader_cycles(stored_links, {f.term.slug: f for f in files})
+    problems += _links_to_broader_terms(list(links.values()))
     return stored_links, problems
 
 
@@ -287,6 +288,49 @@ def _broader_cycles(links: list[StoredLink], files: dict[str, _TermFile]) -> lis
                         )
                 elif parent not in path:
                     stack.append((parent, [*path, parent]))
+    return problems
+
+
+def _links_to_broader_terms(links: list[tuple[StoredLink, _TermFile, int]]) -> list[Problem]:
+    """No link other than ``broader`` may join a term to one of its broader terms (SKOS
+    integrity condition S27: skos:related is disjoint from skos:broaderTransitive, and every
+    relation here but ``broader`` is a kind of skos:related). Reported at the entry that
+    declares the link."""
+    parents: dict[str, list[str]] = {}
+    for stored, _, _ in links:
+        if stored.relation is Relation.broader:
+            parents.setdefault(stored.source, []).append(stored.target)
+    ancestors: dict[str, set[str]] = {}
+
+    def above(slug: str) -> set[str]:
+        if slug not in ancestors:
+            found: set[str] = set()
+            stack = list(parents.get(slug, []))
+            while stack:  # iterative and cycle-safe: cycles are reported on their own
+                parent = stack.pop()
+                if parent not in found:
+                    found.add(parent)
+                    stack += parents.get(parent, [])
+            ancestors[slug] = found
+        return ancestors[slug]
+
+    problems = []
+    for stored, f, i in links:
+        if stored.relation is Relation.broader:
+            continue
+        ends = [(stored.source, stored.target), (stored.target, stored.source)]
+        for lower, upper in ends:
+            if upper in above(lower):
+                link = (stored.source, stored.relation, stored.target)
+                problems.append(
+                    Problem(
+                        f.source.path,
+                        f.source.line_of(("related", i)),
+                        f"related[{i}].term",
+                        rules.linked_to_broader_term(link, lower, upper),
+                    )
+                )
+                break
     return problems
 
 

@@ -193,6 +193,7 @@ def _write_parts(session: Session, term_id: int, term: TermIn, targets: dict[str
     _derive_links(session, term_id)
     session.flush()
     _refuse_broader_cycle(session, term_id)
+    _refuse_link_to_broader_term(session, term_id)
     search.update_index(session, [term_id])
 
 
@@ -315,6 +316,47 @@ def _conflicting_entries(
             message = rules.conflicting_relation(link.term, link.relation, where, other)
             problems.append((("related", i, "relation"), message))
     return problems
+
+
+def _broader_closure(session: Session, term_id: int, *, upward: bool) -> set[int]:
+    """The ids of the terms above ``term_id`` (``upward``) or below it through ``broader``."""
+    near, far = (Link.source_id, Link.target_id) if upward else (Link.target_id, Link.source_id)
+    found: set[int] = set()
+    frontier = {term_id}
+    while frontier:
+        rows = session.exec(
+            select(far).where(Link.relation == Relation.broader.value, col(near).in_(frontier))
+        ).all()
+        frontier = set(rows) - found - {term_id}
+        found |= frontier
+    return found
+
+
+def _refuse_link_to_broader_term(session: Session, term_id: int) -> None:
+    """After writing a term's links: ``Invalid`` if a link other than ``broader`` now joins a
+    term to one of its broader terms (``kb.content`` checks the same for files). Only links
+    between the term and what lies below it, and the term and what lies above it, can have
+    become one."""
+    lower = _broader_closure(session, term_id, upward=False) | {term_id}
+    upper = _broader_closure(session, term_id, upward=True) | {term_id}
+    row = session.exec(
+        select(Link.source_id, Link.relation, Link.target_id).where(
+            Link.relation != Relation.broader.value,
+            or_(
+                col(Link.source_id).in_(lower) & col(Link.target_id).in_(upper),
+                col(Link.source_id).in_(upper) & col(Link.target_id).in_(lower),
+            ),
+        )
+    ).first()
+    if row is None:
+        return
+    source, relation, target = row
+    below, above = (source, target) if source in lower and target in upper else (target, source)
+    slugs = dict(
+        session.exec(select(Term.id, Term.slug).where(col(Term.id).in_([source, target]))).all()
+    )
+    link = (slugs[source], Relation(relation), slugs[target])
+    raise Invalid([(("related",), rules.linked_to_broader_term(link, slugs[below], slugs[above]))])
 
 
 def _refuse_broader_cycle(session: Session, term_id: int) -> None:

@@ -108,6 +108,16 @@ def broader_cycle(chain: list[str]) -> str:
     return f"'broader' links form a cycle: {' -> '.join(chain)}"
 
 
+def linked_to_broader_term(link: tuple[str, Relation, str], lower: str, upper: str) -> str:
+    """``link`` joins ``lower`` to ``upper``, which its ``broader`` chain already reaches."""
+    source, relation, target = link
+    return (
+        f"the link {source} {relation.value} {target} joins {lower!r} to {upper!r}, one of its"
+        " broader terms: SKOS lets no term be related to its own broader terms (the 'broader'"
+        " chain already connects them); drop the link"
+    )
+
+
 def format_loc(loc: Iterable[str | int]) -> str:
     text = ""
     for part in loc:

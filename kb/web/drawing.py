@@ -1,7 +1,7 @@
 """The term graph as pictures: one circle of terms per category, links drawn as chords.
 
-A circle per category keeps every picture small (at most a few dozen names) and every label
-horizontal and readable; links that leave a category are listed under its picture instead of
+A circle per category keeps every picture small (a few dozen names) and every label horizontal
+and readable; links that leave a category are listed under its picture instead of
 being drawn across the page.
 """
 
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from kb.graph import Drawing
 from kb.relations import Relation
 
-_LABEL_WIDTH = 210  # room for the longest names beside the circle, in SVG units
+_ROW = 17  # vertical distance between two labels on one side, in SVG units (13px text)
+_CHARACTER = 7.2  # the mean advance of a character of 13px text, to size the label columns
 _MARGIN = 24
 # Chords bend toward the centre by this fraction: links between neighbours stay short curves,
 # links across the circle pass near the middle.
@@ -67,19 +68,27 @@ class Picture:
 
 
 def _circle(names: list[tuple[str, str]]) -> tuple[list[Node], int, int]:
+    """The terms on a circle, clockwise from the top, the first half on the right side and
+    the rest on the left: each at its own height, one label row apart, so that no two
+    horizontal labels overlap however many names there are (evenly spaced angles crowd the
+    rows together near the top and bottom)."""
     count = len(names)
-    radius = 60 + 6 * count if count > 1 else 0
-    cx = _MARGIN + _LABEL_WIDTH + radius
+    right_count = math.ceil(count / 2)
+    radius = max(40.0, _ROW * right_count / 2)
+    label_width = 12 + _CHARACTER * max(len(name) for _, name in names)
+    cx = _MARGIN + label_width + radius
     cy = _MARGIN + radius
     nodes = []
     for i, (slug, name) in enumerate(names):
-        # Half a step off the vertical: no label sits on top of another at the poles.
-        angle = -math.pi / 2 + 2 * math.pi * (i + 0.5) / count
-        x, y = cx + radius * math.cos(angle), cy + radius * math.sin(angle)
-        right = math.cos(angle) >= -1e-9
+        right = i < right_count
+        # Rows from the top on the right side, from the bottom on the left.
+        rows, row = (right_count, i) if right else (count - right_count, count - 1 - i)
+        y = cy - radius + 2 * radius * (row + 0.5) / rows
+        dx = math.sqrt(max(radius**2 - (y - cy) ** 2, 0.0))
+        x = cx + dx if right else cx - dx
         nodes.append(Node(slug, name, round(x, 1), round(y, 1), round(x + (9 if right else -9), 1),
                           "start" if right else "end"))  # fmt: skip
-    return nodes, 2 * cx, 2 * cy
+    return nodes, math.ceil(2 * cx), math.ceil(2 * cy)
 
 
 def _chord(a: Node, b: Node, cx: float, cy: float) -> str:

@@ -267,6 +267,33 @@ def test_a_broader_cycle_is_refused_and_nothing_is_written(
     engine.dispose()
 
 
+def test_a_link_to_a_broader_term_of_ones_own_is_refused(
+    api: TestClient, writable: Settings
+) -> None:
+    """momentum is a variant of gradient-descent; putting nadam between them as momentum's
+    broader term and gradient-descent's narrower one would relate momentum to a broader term
+    of its own (SKOS S27), as kb check would say of the files."""
+    engine = make_engine(writable.database_url)
+    before = snapshot(engine)
+    nadam = {
+        **NEW_TERM,
+        "related": [
+            {"term": "gradient-descent", "relation": "broader"},
+            {"term": "momentum", "relation": "narrower"},
+        ],
+    }
+    response = api.post(f"{API}/terms", json=nadam, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"].startswith(
+        "the link momentum variant-of gradient-descent joins 'momentum' to 'gradient-descent',"
+        " one of its broader terms"
+    )
+    assert snapshot(engine) == before
+    fine = {**nadam, "related": [{"term": "gradient-descent", "relation": "broader"}]}
+    assert api.post(f"{API}/terms", json=fine, headers=AUTH).status_code == 201
+    engine.dispose()
+
+
 # --- replace and patch -----------------------------------------------------------------------
 
 

@@ -214,6 +214,34 @@ def test_broader_cycle(tmp_path: Path) -> None:
     assert "adamw -> momentum -> rmsprop -> adamw" in problems[0].message
 
 
+def test_a_link_to_a_broader_term_of_ones_own(tmp_path: Path) -> None:
+    """SKOS S27: momentum's chain reaches gradient-descent, so its variant-of link to it is
+    refused; the same link to a term outside the chain is fine."""
+    terms = glossary_with(
+        momentum={
+            **TERMS["momentum"],
+            "related": [
+                {"term": "gradient-descent", "relation": "variant-of"},
+                {"term": "rmsprop", "relation": "broader"},
+            ],
+        },
+        rmsprop={
+            **TERMS["rmsprop"],
+            "related": [{"term": "gradient-descent", "relation": "broader"}],
+        },
+    )
+    root = write_glossary(tmp_path, terms)
+    problem = only_problem(root)
+    assert (problem.path.endswith("momentum.md"), problem.field) == (True, "related[0].term")
+    assert problem.line == line_of(root, "momentum", "gradient-descent")
+    assert problem.message.startswith(
+        "the link momentum variant-of gradient-descent joins 'momentum' to 'gradient-descent',"
+        " one of its broader terms"
+    )
+    del terms["rmsprop"]["related"]
+    read_glossary(write_glossary(tmp_path / "fine", terms))
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [

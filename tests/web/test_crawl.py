@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from kb.app import create_app
 from kb.config import Settings
+from tests.kb.test_glossary_data import EVERYDAY_LOOK_UPS
 from tests.web import html
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -96,3 +97,13 @@ def test_every_page_has_an_outline_labels_and_text_alternatives(site: TestClient
         ]
         problems += [f"{path}: id {i} is used twice" for i in html.duplicate_ids(document)]
     assert not problems, "\n".join(problems)
+
+
+def test_everyday_look_ups_through_the_api_and_the_pages(site: TestClient) -> None:
+    for typed, slug in EVERYDAY_LOOK_UPS.items():
+        assert site.get(f"/api/v1/terms/{typed}").json()["slug"] == slug, typed
+        page = site.get(f"/terms/{typed}", follow_redirects=False)
+        assert (page.status_code, page.headers.get("location")) in {
+            (200, None),
+            (301, f"/terms/{slug}"),
+        }, typed

@@ -16,7 +16,7 @@ from kb.demos import registry
 from kb.schemas import CategoryRef, ReferenceModel, TermDetail, TermLinks
 from kb.web import forms, render
 from kb.web.pages import term_json_ld
-from tests.kb.glossary_factory import TERMS, reload
+from tests.kb.glossary_factory import CATEGORIES, TERMS, reload
 from tests.web import html
 
 HTML = "text/html; charset=utf-8"
@@ -38,6 +38,13 @@ def test_home_lists_categories_terms_and_letters(client: TestClient) -> None:
         assert text.count(f'href="/terms/{slug}"') == 2, slug  # its category and A-Z
     assert [m for m in re.findall(r'href="#letter-(\w)"', text)] == list("abgmr")
     assert 'data-suggest="/api/v1/suggest"' in text
+    # A contents list of the categories with their sizes, each jumping to its section.
+    contents = re.findall(
+        r'<li><a href="#category-([\w-]+)">[^<]+</a> <span class="count">(\d+)</span>', text
+    )
+    assert [slug for slug, _ in contents] == [c["slug"] for c in CATEGORIES]
+    assert sum(int(n) for _, n in contents) == len(TERMS)
+    assert all(f'id="category-{slug}"' in text for slug, _ in contents)
 
 
 def test_term_page_shows_the_record(client: TestClient) -> None:
