@@ -249,7 +249,8 @@ class LSTM(_Recurrent):
         assert c_prev is not None
         pre = a + u
         hs = self.hidden_size
-        i, f, o = (sigmoid(pre[:, k * hs : (k + 1) * hs]) for k in (0, 1, 3))
+        gates = sigmoid(pre)  # one call for the block; g's columns go unused
+        i, f, o = gates[:, :hs], gates[:, hs : 2 * hs], gates[:, 3 * hs :]
         g = np.tanh(pre[:, 2 * hs : 3 * hs])
         c = f * c_prev + i * g
         tanh_c = np.tanh(c)
@@ -291,8 +292,8 @@ class GRU(_Recurrent):
         self, a: FloatArray, u: FloatArray, h_prev: FloatArray, c_prev: FloatArray | None
     ) -> tuple[FloatArray, FloatArray | None, Cache]:
         hs = self.hidden_size
-        r = sigmoid(a[:, :hs] + u[:, :hs])
-        z = sigmoid(a[:, hs : 2 * hs] + u[:, hs : 2 * hs])
+        rz = sigmoid(a[:, : 2 * hs] + u[:, : 2 * hs])
+        r, z = rz[:, :hs], rz[:, hs:]
         u_n = u[:, 2 * hs :]
         n = np.tanh(a[:, 2 * hs :] + r * u_n)
         return (1 - z) * n + z * h_prev, None, (h_prev, r, z, n, u_n)
