@@ -5,16 +5,21 @@ from contextlib import contextmanager
 from typing import Any
 
 from kb.demos.base import Demo
+from kb.demos.convnets import CONVNET
 from kb.demos.layers import ACTIVATIONS, ATTENTION
+from kb.demos.loss_functions import ROBUST
 from kb.demos.models import AUTOENCODER, RBM
 from kb.demos.networks import ADAPTER, BACKPROP, BATCH_NORM, BATCH_SIZE
+from kb.demos.normalization import NORMALIZATION
 from kb.demos.optimizers import ADAM, WEIGHT_DECAY
+from kb.demos.regularization import DROPOUT
+from kb.demos.sequences import POSITIONAL, RECURRENT
 
 DEMOS: dict[str, Demo[Any]] = {
     demo.slug: demo
     for demo in (
         ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
-        ADAPTER, BATCH_SIZE,
+        ADAPTER, BATCH_SIZE, CONVNET, RECURRENT, POSITIONAL, NORMALIZATION, DROPOUT, ROBUST,
     )
 }  # fmt: skip
 
