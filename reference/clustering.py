@@ -21,7 +21,8 @@ k-means++ picks the first centre uniformly at random, and each next one among 2 
 candidates drawn with probability proportional to D(x)^2, the squared distance to the nearest
 centre so far, keeping the candidate that lowers the potential sum_i D(x_i)^2 most
 (scikit-learn's greedy variant).  Random numbers come from ``np.random.RandomState(random_state)``
-drawn in scikit-learn's order, so a seed gives scikit-learn's result too.
+drawn in scikit-learn's order (or from a given ``RandomState``), so a seed gives scikit-learn's
+result too.
 """
 
 from typing import Any, Literal, Self
@@ -79,12 +80,13 @@ class KMeans:
         n_init: int = 1,
         max_iter: int = 300,
         tol: float = 1e-4,
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
     ) -> None:
         check_int(n_clusters, "n_clusters", 1)
         check_int(n_init, "n_init", 1)
         check_int(max_iter, "max_iter", 1)
-        check_int(random_state, "random_state", 0, allow_none=True)
+        if not isinstance(random_state, np.random.RandomState):
+            check_int(random_state, "random_state", 0, allow_none=True)
         if not (isinstance(tol, int | float) and tol >= 0):
             raise ValueError(f"tol must be a number >= 0, got {tol!r}")
         if isinstance(init, str):
@@ -171,7 +173,11 @@ class KMeans:
             raise ValueError(
                 f"X has {Xa.shape[0]} samples, fewer than n_clusters={self.n_clusters}"
             )
-        rng = np.random.RandomState(self.random_state)
+        rng = (
+            self.random_state
+            if isinstance(self.random_state, np.random.RandomState)
+            else np.random.RandomState(self.random_state)
+        )
         tol = float(np.mean(np.var(Xa, axis=0))) * self.tol
         mean = Xa.mean(axis=0)
         Xc = Xa - mean  # centred, as scikit-learn, for accurate distances

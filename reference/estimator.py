@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "ConvergenceWarning",
     "NotFittedError",
     "check_features",
     "check_fitted",
@@ -25,6 +26,10 @@ FloatArray = NDArray[np.floating[Any]]
 class NotFittedError(ValueError, AttributeError):
     """An estimator was used before ``fit`` (as scikit-learn's, a ValueError and an
     AttributeError)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative fit stopped at ``max_iter`` before meeting its tolerance."""
 
 
 def check_matrix(X: ArrayLike, name: str = "X", *, min_samples: int = 1) -> FloatArray:
