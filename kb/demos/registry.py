@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kb.demos.base import Demo
+from kb.demos.generative import DIFFUSION, GAN, VAE
 from kb.demos.layers import ACTIVATIONS, ATTENTION
 from kb.demos.models import AUTOENCODER, RBM
 from kb.demos.networks import ADAPTER, BACKPROP, BATCH_NORM, BATCH_SIZE
@@ -14,7 +15,7 @@ DEMOS: dict[str, Demo[Any]] = {
     demo.slug: demo
     for demo in (
         ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
-        ADAPTER, BATCH_SIZE,
+        ADAPTER, BATCH_SIZE, GAN, DIFFUSION, VAE,
     )
 }  # fmt: skip
 
