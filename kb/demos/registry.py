@@ -10,12 +10,14 @@ from kb.demos.layers import ACTIVATIONS, ATTENTION
 from kb.demos.models import AUTOENCODER, RBM
 from kb.demos.networks import ADAPTER, BACKPROP, BATCH_NORM, BATCH_SIZE
 from kb.demos.optimizers import ADAM, WEIGHT_DECAY
+from kb.demos.reinforcement import BANDIT, GRID_WORLD
 
 DEMOS: dict[str, Demo[Any]] = {
     demo.slug: demo
     for demo in (
         ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
         ADAPTER, BATCH_SIZE, GAN, DIFFUSION, VAE,
+        GRID_WORLD, BANDIT,
     )
 }  # fmt: skip
 
