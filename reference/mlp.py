@@ -152,14 +152,33 @@ class MLP:
         delta = np.exp(log_p)
         delta[rows, labels] -= 1.0
         delta /= n
+        return loss, self._backprop(inputs, pre, delta)[1]
+
+    def backward(self, X: ArrayLike, grad_out: ArrayLike) -> tuple[FloatArray, list[FloatArray]]:
+        """Gradients of sum(grad_out * forward(X)) with respect to X and to ``params``: the
+        backward pass for any loss of the outputs (a GAN's, a VAE's, a regression's)."""
+        x = self._check_x(X)
+        g = np.asarray(grad_out, dtype=x.dtype)
+        if g.shape != (x.shape[0], self.layer_sizes[-1]):
+            raise ValueError(
+                f"grad_out must have shape {(x.shape[0], self.layer_sizes[-1])}, got {g.shape}"
+            )
+        inputs, pre = self._forward(x)
+        return self._backprop(inputs, pre, g)
+
+    def _backprop(
+        self, inputs: list[FloatArray], pre: list[FloatArray], delta: FloatArray
+    ) -> tuple[FloatArray, list[FloatArray]]:
+        """dL/dX and dL/dparams from delta = dL/dz_L."""
         grads: list[FloatArray] = [np.empty(0)] * len(self.params)
         for layer in reversed(range(self.n_layers)):
             w = self.params[2 * layer]
             grads[2 * layer] = (inputs[layer].T @ delta).astype(w.dtype, copy=False)
             grads[2 * layer + 1] = delta.sum(axis=0).astype(w.dtype, copy=False)
+            delta = delta @ w.astype(delta.dtype, copy=False).T
             if layer > 0:
-                delta = self._f_backward(pre[layer - 1], delta @ w.astype(x.dtype, copy=False).T)
-        return loss, grads
+                delta = self._f_backward(pre[layer - 1], delta)
+        return delta, grads
 
     def fit(
         self,

@@ -6,6 +6,7 @@ from typing import Any
 
 from kb.demos.base import Demo
 from kb.demos.convnets import CONVNET
+from kb.demos.generative import DIFFUSION, GAN, VAE
 from kb.demos.layers import ACTIVATIONS, ATTENTION
 from kb.demos.loss_functions import ROBUST
 from kb.demos.models import AUTOENCODER, RBM
@@ -13,6 +14,7 @@ from kb.demos.networks import ADAPTER, BACKPROP, BATCH_NORM, BATCH_SIZE
 from kb.demos.normalization import NORMALIZATION
 from kb.demos.optimizers import ADAM, WEIGHT_DECAY
 from kb.demos.regularization import DROPOUT
+from kb.demos.reinforcement import BANDIT, GRID_WORLD
 from kb.demos.sequences import POSITIONAL, RECURRENT
 
 DEMOS: dict[str, Demo[Any]] = {
@@ -20,6 +22,7 @@ DEMOS: dict[str, Demo[Any]] = {
     for demo in (
         ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
         ADAPTER, BATCH_SIZE, CONVNET, RECURRENT, POSITIONAL, NORMALIZATION, DROPOUT, ROBUST,
+        GAN, DIFFUSION, VAE, GRID_WORLD, BANDIT,
     )
 }  # fmt: skip
 

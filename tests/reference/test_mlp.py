@@ -153,3 +153,26 @@ def test_errors_name_the_argument() -> None:
         mlp.fit(x, y, lr=-1.0)
     with pytest.raises(ValueError, match="epochs"):
         mlp.fit(x, y, epochs=-1)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_backward_of_any_output_gradient_matches_torch(activation: str) -> None:
+    mlp = MLP([3, 7, 4, 2], activation=activation, seed=4)
+    rng = np.random.default_rng(5)
+    for p in mlp.params[1::2]:
+        p[:] = rng.normal(size=p.shape)
+    x, grad_out = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    grad_x, grads = mlp.backward(x, grad_out)
+    tx = t64(x).requires_grad_(True)
+    leaves = [t64(p).requires_grad_(True) for p in mlp.params]
+    a = tx
+    for i in range(mlp.n_layers):
+        a = a @ leaves[2 * i] + leaves[2 * i + 1]
+        if i < mlp.n_layers - 1:
+            a = TORCH_ACTIVATIONS[activation](a)
+    t_grads = torch.autograd.grad((a * t64(grad_out)).sum(), [tx, *leaves])
+    assert rel_diff(grad_x, t_grads[0]) < TORCH_TOL
+    for ours, theirs in zip(grads, t_grads[1:], strict=True):
+        assert rel_diff(ours, theirs) < TORCH_TOL
+    with pytest.raises(ValueError, match="grad_out must have shape"):
+        mlp.backward(x, grad_out[:, :1])
