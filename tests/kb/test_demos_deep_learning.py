@@ -2,7 +2,7 @@
 states the lesson and checks it in the run's metrics."""
 
 from kb.demos.convnets import CONVNET, ConvNetParams
-from kb.demos.loss_functions import ROBUST, RobustParams
+from kb.demos.loss_functions import ROBUST, SMOOTHING, RobustParams, SmoothingParams
 from kb.demos.normalization import NORMALIZATION, NormalizationParams
 from kb.demos.regularization import DROPOUT, DropoutParams
 from kb.demos.sequences import POSITIONAL, RECURRENT, PositionalParams, RecurrentParams
@@ -51,3 +51,10 @@ def test_bounded_derivatives_resist_outliers() -> None:
     assert m["l1.error"] < m["mse.error"] / 4
     clean = ROBUST.run(RobustParams(outlier_fraction=0.0)).metrics
     assert clean["mse.error"] < 0.2
+
+
+def test_label_smoothing_keeps_the_logits_and_the_confidence_smaller() -> None:
+    m = SMOOTHING.run(SmoothingParams(steps=150, smoothing=[0.0, 0.2])).metrics
+    assert m["eps=0.2.weight_norm"] < m["eps=0.weight_norm"]
+    assert m["eps=0.2.mean_confidence"] < m["eps=0.mean_confidence"]
+    assert m["eps=0.2.mean_confidence"] <= 1 - 0.2 + 0.2 / 10 + 0.05
