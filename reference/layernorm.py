@@ -41,8 +41,9 @@ def _prepare(
     arr = np.asarray(x)
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if not shape or not all(isinstance(s, int) and s >= 1 for s in shape):
+    single = isinstance(normalized_shape, int | np.integer)
+    shape = (int(normalized_shape),) if single else tuple(int(s) for s in normalized_shape)
+    if not shape or not all(isinstance(s, int | np.integer) and s >= 1 for s in shape):
         raise ValueError(f"normalized_shape must be positive ints, got {normalized_shape!r}")
     if arr.shape[arr.ndim - len(shape) :] != shape or arr.ndim < len(shape):
         raise ValueError(
