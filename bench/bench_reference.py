@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from _common import (
     Spread,
+    Timings,
     append_results,
     environment_lines,
     interleaved,
@@ -69,6 +70,18 @@ def header(title: str, threads: int) -> list[str]:
 def ratio_text(ratio: tuple[float, float, float]) -> str:
     """The median of the per-repeat ratios, then the lowest and the highest."""
     return f"{ratio[0]:.2f} ({ratio[1]:.2f} to {ratio[2]:.2f})"
+
+
+def pass_table(forward: Timings, both: Timings) -> list[str]:
+    """A Markdown table of the forward and the forward + backward timings, reference vs torch."""
+    rows = ["| pass | reference ms | torch ms | ratio reference / torch |", "|---|---|---|---|"]
+    for name, timing in (("forward", forward), ("forward + backward", both)):
+        rows.append(
+            f"| {name} | {timing.spread('reference').fmt(1e3, 1)} | "
+            f"{timing.spread('torch').fmt(1e3, 1)} | "
+            f"{ratio_text(timing.ratio('reference', 'torch'))} |"
+        )
+    return [*rows, ""]
 
 
 # -- optimizers -------------------------------------------------------------------------------
@@ -218,14 +231,7 @@ def bench_batchnorm(threads: int, repeats: int) -> str:
         f"- {repeats} interleaved repeats after a warm-up; largest difference to torch: "
         + ", ".join(f"{k} {v:.1e}" for k, v in checks.items()),
         "",
-        "| pass | reference ms | torch ms | ratio reference / torch |",
-        "|---|---|---|---|",
-        f"| forward | {forward.spread('reference').fmt(1e3, 1)} | "
-        f"{forward.spread('torch').fmt(1e3, 1)} | "
-        f"{ratio_text(forward.ratio('reference', 'torch'))} |",
-        f"| forward + backward | {both.spread('reference').fmt(1e3, 1)} | "
-        f"{both.spread('torch').fmt(1e3, 1)} | {ratio_text(both.ratio('reference', 'torch'))} |",
-        "",
+        *pass_table(forward, both),
     ]
     return "\n".join(lines)
 
@@ -629,14 +635,7 @@ def bench_lstm(threads: int, repeats: int) -> str:
         "C++ with fused element-wise gate kernels. Both do one product for the inputs of all "
         "steps and one per step for the recurrence",
         "",
-        "| pass | reference ms | torch ms | ratio reference / torch |",
-        "|---|---|---|---|",
-        f"| forward | {forward.spread('reference').fmt(1e3, 1)} | "
-        f"{forward.spread('torch').fmt(1e3, 1)} | "
-        f"{ratio_text(forward.ratio('reference', 'torch'))} |",
-        f"| forward + backward | {both.spread('reference').fmt(1e3, 1)} | "
-        f"{both.spread('torch').fmt(1e3, 1)} | {ratio_text(both.ratio('reference', 'torch'))} |",
-        "",
+        *pass_table(forward, both),
     ]
     return "\n".join(lines)
 

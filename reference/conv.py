@@ -338,14 +338,6 @@ class _PoolGeometry:
         )
 
 
-def _argmax_windows(x: FloatArray, geo: _PoolGeometry) -> tuple[FloatArray, NDArray[np.intp]]:
-    """The padded input and the flat index, within a window, of each window's first maximum."""
-    xp = geo.pad(x, -np.inf)
-    win = geo.windows(xp)
-    flat = win.reshape(*win.shape[:4], -1)
-    return xp, np.argmax(flat, axis=-1)
-
-
 def max_pool2d(
     x: ArrayLike,
     kernel_size: Pair,
@@ -357,9 +349,7 @@ def max_pool2d(
     """The maximum over each k_h x k_w window (padding is -inf) of x (N, C, H, W)."""
     xa = _as_float(x, "x")
     geo = _PoolGeometry(xa.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    xp, index = _argmax_windows(xa, geo)
-    flat = geo.windows(xp).reshape(*index.shape, -1)
-    out: FloatArray = np.take_along_axis(flat, index[..., None], axis=-1)[..., 0]
+    out: FloatArray = geo.windows(geo.pad(xa, -np.inf)).max(axis=(4, 5))
     return out
 
 
@@ -377,7 +367,9 @@ def max_pool2d_backward(
     geo = _PoolGeometry(xa.shape, kernel_size, stride, padding, dilation, ceil_mode)
     n, c = xa.shape[:2]
     g = _as_grad(grad_out, (n, c, *geo.out), xa.dtype)
-    xp, index = _argmax_windows(xa, geo)
+    xp = geo.pad(xa, -np.inf)
+    win = geo.windows(xp)
+    index = np.argmax(win.reshape(*win.shape[:4], -1), axis=-1)  # the first maximum of each
     h_pad, w_pad = xp.shape[2:]
     k_w = geo.kernel[1]
     # Flat position of each chosen input in the padded array, planes one after another.

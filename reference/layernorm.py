@@ -41,9 +41,14 @@ def _prepare(
     arr = np.asarray(x)
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if not shape or not all(isinstance(s, int) and s >= 1 for s in shape):
+    items: list[Any] = (
+        [normalized_shape]
+        if isinstance(normalized_shape, int | np.integer)
+        else list(normalized_shape)
+    )
+    if not items or not all(isinstance(s, int | np.integer) and s >= 1 for s in items):
         raise ValueError(f"normalized_shape must be positive ints, got {normalized_shape!r}")
+    shape = tuple(int(s) for s in items)
     if arr.shape[arr.ndim - len(shape) :] != shape or arr.ndim < len(shape):
         raise ValueError(
             f"normalized_shape {shape} must match the trailing dimensions of x, shape {arr.shape}"

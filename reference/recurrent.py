@@ -173,7 +173,24 @@ class _Recurrent(ABC):
         return grads
 
 
-class RNN(_Recurrent):
+class _HiddenStateOnly(_Recurrent, ABC):
+    """A layer whose only state is h (the RNN and the GRU)."""
+
+    def forward(self, x: ArrayLike, h0: ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
+        """(output (T, N, H), h_n (N, H)) for x (T, N, input_size)."""
+        output, h_n, _ = self._run(x, h0, None)
+        return output, h_n
+
+    __call__ = forward
+
+    def backward(
+        self, grad_output: ArrayLike, grad_h_n: ArrayLike | None = None
+    ) -> dict[str, FloatArray]:
+        """Gradients of the last forward call: x, h0, weight_ih, weight_hh and the biases."""
+        return self._bptt(grad_output, grad_h_n, None)
+
+
+class RNN(_HiddenStateOnly):
     """Elman RNN layer, ``torch.nn.RNN`` with one layer (tanh or relu)."""
 
     gates = 1
@@ -190,19 +207,6 @@ class RNN(_Recurrent):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(weight_ih, weight_hh, bias_ih, bias_hh)
-
-    def forward(self, x: ArrayLike, h0: ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
-        """(output (T, N, H), h_n (N, H)) for x (T, N, input_size)."""
-        output, h_n, _ = self._run(x, h0, None)
-        return output, h_n
-
-    __call__ = forward
-
-    def backward(
-        self, grad_output: ArrayLike, grad_h_n: ArrayLike | None = None
-    ) -> dict[str, FloatArray]:
-        """Gradients of the last forward call: x, h0, weight_ih, weight_hh and the biases."""
-        return self._bptt(grad_output, grad_h_n, None)
 
     def _step(
         self, a: FloatArray, u: FloatArray, h_prev: FloatArray, c_prev: FloatArray | None
@@ -270,23 +274,10 @@ class LSTM(_Recurrent):
         return dpre, dpre, None, dc * f
 
 
-class GRU(_Recurrent):
+class GRU(_HiddenStateOnly):
     """GRU layer, ``torch.nn.GRU`` with one layer (gate order r, z, n)."""
 
     gates = 3
-
-    def forward(self, x: ArrayLike, h0: ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
-        """(output (T, N, H), h_n (N, H)) for x (T, N, input_size)."""
-        output, h_n, _ = self._run(x, h0, None)
-        return output, h_n
-
-    __call__ = forward
-
-    def backward(
-        self, grad_output: ArrayLike, grad_h_n: ArrayLike | None = None
-    ) -> dict[str, FloatArray]:
-        """Gradients of the last forward call: x, h0, weight_ih, weight_hh and the biases."""
-        return self._bptt(grad_output, grad_h_n, None)
 
     def _step(
         self, a: FloatArray, u: FloatArray, h_prev: FloatArray, c_prev: FloatArray | None

@@ -1,14 +1,15 @@
-"""Demo of regression losses: a line fitted with MSE, L1 and Huber losses to data with
-outliers."""
+"""Demos of loss functions: a line fitted with MSE, L1 and Huber losses to data with outliers,
+and softmax cross-entropy with label smoothing on digits."""
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
+from kb.demos import datasets
 from kb.demos.base import Demo, DemoOutput, DemoParams, Source, check_unique, param
-from reference import losses, optim
+from reference import activations, losses, optim
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -149,4 +150,128 @@ ROBUST = Demo(
     ),
     cost=cost_robust,
     cost_drivers=("steps", "n_samples", "losses"),
+)
+
+
+# --- cross-entropy and label smoothing ------------------------------------------------------------
+
+CLASSES = 10
+CALIBRATION_BINS = 10
+
+
+class SmoothingParams(DemoParams):
+    n_samples: int = param(600, "Digit images (a third held out).", unit="samples", ge=20,
+                           le=20_000)  # fmt: skip
+    noise: float = param(0.1, "Std of the Gaussian pixel noise.", ge=0.0, le=1.0)
+    smoothing: list[Annotated[float, Field(ge=0.0, le=0.9)]] = Field(
+        default=[0.0, 0.1, 0.3], min_length=1, max_length=5,
+        description="Label smoothing values eps to compare (cross_entropy's label_smoothing).",
+    )  # fmt: skip
+    steps: int = param(300, "Full-batch Adam steps.", unit="steps", ge=1, le=5_000)
+    lr: float = param(0.05, "Adam learning rate.", unit="per step", gt=0.0, le=1.0)
+
+    @field_validator("smoothing")
+    @classmethod
+    def _unique(cls, value: list[float]) -> list[float]:
+        check_unique(value, "smoothing")
+        return value
+
+
+def _calibration_error(probs: FloatArray, y: Any) -> float:
+    """Expected calibration error: the mean |accuracy - confidence| over equal-width confidence
+    bins, weighted by their share of the points."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y
+    bins = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    error = 0.0
+    for b in np.unique(bins):
+        members = bins == b
+        error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
+
+
+def run_smoothing(p: SmoothingParams) -> DemoOutput:
+    pixels, y = datasets.digits(p.n_samples, p.noise, np.random.default_rng(p.seed))
+    x = np.column_stack([pixels, np.ones(len(y))])  # a bias column
+    cut = max(1, (2 * y.size) // 3)
+    out = DemoOutput(metrics={})
+    with np.errstate(all="ignore"):
+        for eps in p.smoothing:
+            w = np.zeros((x.shape[1], CLASSES))
+            opt = optim.Adam([w], lr=p.lr)
+            norms = []
+            for _ in range(p.steps):
+                logits = x[:cut] @ w
+                g = losses.cross_entropy_backward(1.0, logits, y[:cut], label_smoothing=eps)
+                opt.step([x[:cut].T @ g])
+                norms.append(float(np.linalg.norm(w)))
+            name = f"eps={eps:g}"
+            train_logits, test_logits = x[:cut] @ w, x[cut:] @ w
+            out.metrics[f"{name}.train_loss"] = float(
+                losses.cross_entropy(train_logits, y[:cut], label_smoothing=eps)
+            )
+            out.metrics[f"{name}.weight_norm"] = norms[-1]
+            if cut < y.size:
+                probs = activations.softmax(test_logits, axis=1)
+                out.metrics[f"{name}.test_accuracy"] = float(
+                    np.mean(probs.argmax(axis=1) == y[cut:])
+                )
+                out.metrics[f"{name}.mean_confidence"] = float(probs.max(axis=1).mean())
+                out.metrics[f"{name}.calibration_error"] = _calibration_error(probs, y[cut:])
+            out.series[f"weight_norm/{name}"] = np.column_stack([np.arange(1, p.steps + 1), norms])
+    return out
+
+
+def cost_smoothing(p: SmoothingParams) -> float:
+    """Seconds, fitted on the development machine: a softmax regression step per Adam step."""
+    rows = (2 * p.n_samples) // 3
+    return 0.01 + len(p.smoothing) * p.steps * (3e-4 + 5e-7 * rows)
+
+
+def plot_smoothing(p: SmoothingParams, out: DemoOutput) -> "Figure":
+    from kb.demos import plots
+
+    fig = plots.figure(2)
+    ax = plots.axes(fig, 1, 2, 1, "Weight norm |W| during training")
+    for eps in p.smoothing:
+        plots.curve(ax, out.series[f"weight_norm/eps={eps:g}"], f"eps = {eps:g}")
+    ax.set_xlabel("Adam step")
+    plots.legend(ax)
+    ax2 = plots.axes(fig, 1, 2, 2, "Held-out: accuracy and mean confidence")
+    labels = [f"{eps:g}" for eps in p.smoothing]
+    positions = np.arange(len(labels))
+    for offset, key in ((-0.2, "test_accuracy"), (0.2, "mean_confidence")):
+        values = [out.metrics.get(f"eps={eps:g}.{key}") for eps in p.smoothing]
+        heights = [np.nan if v is None else float(v) for v in values]
+        ax2.bar(positions + offset, heights, width=0.4, label=key.replace("_", " "))
+    ax2.set_xticks(positions, labels)
+    ax2.set_xlabel("label smoothing eps")
+    plots.legend(ax2)
+    return fig
+
+
+SMOOTHING = Demo(
+    slug="cross-entropy-loss",
+    title="Softmax cross-entropy with and without label smoothing",
+    terms=("cross-entropy-loss", "label-smoothing"),
+    description=(
+        "Trains a softmax regression on 8 x 8 digit images with full-batch Adam and the "
+        "reference cross_entropy (forward and gradient), once for each label smoothing value "
+        "eps, and reports the training loss, the norm of the weights (the logits' scale) along "
+        "training, and on held-out images the accuracy, the mean confidence (largest "
+        f"probability) and the expected calibration error over {CALIBRATION_BINS} bins. "
+        "Without smoothing the loss rewards ever larger logits on the points it already "
+        "classifies; with it the target probability of the true class is 1 - eps + eps / C, "
+        "the best logits are finite, and the weights and the confidence stay smaller."
+    ),
+    params=SmoothingParams,
+    run=run_smoothing,
+    plot=plot_smoothing,
+    sources=(
+        Source("reference.losses", "cross_entropy", "cross-entropy-loss"),
+        Source("reference.losses", "cross_entropy_backward", "label-smoothing"),
+        Source("reference.optim", "Adam", "adam-optimizer"),
+    ),
+    cost=cost_smoothing,
+    cost_drivers=("steps", "n_samples", "smoothing"),
 )

@@ -8,7 +8,7 @@ from kb.demos.base import Demo
 from kb.demos.convnets import CONVNET
 from kb.demos.generative import DIFFUSION, GAN, VAE
 from kb.demos.layers import ACTIVATIONS, ATTENTION
-from kb.demos.loss_functions import ROBUST
+from kb.demos.loss_functions import ROBUST, SMOOTHING
 from kb.demos.models import AUTOENCODER, RBM
 from kb.demos.networks import ADAPTER, BACKPROP, BATCH_NORM, BATCH_SIZE
 from kb.demos.normalization import NORMALIZATION
@@ -23,6 +23,7 @@ DEMOS: dict[str, Demo[Any]] = {
         ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
         ADAPTER, BATCH_SIZE, CONVNET, RECURRENT, POSITIONAL, NORMALIZATION, DROPOUT, ROBUST,
         GAN, DIFFUSION, VAE, GRID_WORLD, BANDIT,
+        SMOOTHING,
     )
 }  # fmt: skip
 

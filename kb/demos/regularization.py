@@ -122,8 +122,8 @@ def cost_dropout(p: DropoutParams) -> float:
     an evaluation of both splits every few epochs."""
     evaluations = p.epochs // _evaluation_interval(p.epochs) + 1
     width = p.hidden * (p.hidden + 4)
-    step = 2e-4 + 4e-10 * 3 * p.n_samples * width
-    evaluation = 1e-4 + 4e-10 * (p.n_samples + TEST_SAMPLES) * width
+    step = 3.5e-4 + 7e-10 * 3 * p.n_samples * width
+    evaluation = 2e-4 + 7e-10 * (p.n_samples + TEST_SAMPLES) * width
     return 0.01 + len(p.rates) * (p.epochs * step + evaluations * evaluation)
 
 

@@ -178,7 +178,8 @@ RECURRENT = Demo(
     description=(
         "Each sequence starts with a +-1 bit, followed by noise; after the last step a linear "
         "readout of the hidden state must say which bit it was. For each chosen layer (the "
-        "reference RNN, LSTM and GRU with torch's initialisation) it reports the mean norm of "
+        "reference RNN, LSTM and GRU with torch's initialisation, the LSTM's forget-gate bias "
+        "set to forget_bias) it reports the mean norm of "
         "the gradient of the loss with respect to each input x_t, computed by "
         "backpropagation through time, before and after training with Adam, the ratio of "
         "the first step's gradient to the last one's, the training loss and the accuracy on "

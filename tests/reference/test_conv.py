@@ -270,3 +270,46 @@ def test_float32_keeps_dtype() -> None:
 def test_bad_arguments_are_named(call: Any, name: str) -> None:
     with pytest.raises(ValueError, match=name.replace("(", r"\(").replace("'", "'")):
         call()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    pad_fraction=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    ceil_mode=st.booleans(),
+    count_include_pad=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_pooling_random_geometry_matches_torch(
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pad_fraction: tuple[float, float],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    seed: int,
+) -> None:
+    padding = tuple(int(f * (k // 2)) for f, k in zip(pad_fraction, kernel, strict=True))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, 2, *size))
+    common = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
+    for name, options in (
+        ("max_pool2d", {**common, "dilation": dilation}),
+        ("avg_pool2d", {**common, "count_include_pad": count_include_pad}),
+    ):
+        tx = t64(x).requires_grad_()
+        try:
+            y = getattr(F, name)(tx, **options)
+        except RuntimeError:  # torch refuses: the windows do not fit
+            with pytest.raises(ValueError, match="does not fit"):
+                getattr(conv, name)(x, **options)
+            continue
+        g = rng.standard_normal(tuple(y.shape))
+        y.backward(t64(g))
+        assert rel_diff(getattr(conv, name)(x, **options), y) <= TORCH_TOL, name
+        grad = getattr(conv, f"{name}_backward")(g, x, **options)
+        assert rel_diff(grad, tx.grad) <= TORCH_TOL, name

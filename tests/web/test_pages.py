@@ -251,7 +251,11 @@ def test_demo_panel_form_comes_from_the_parameter_schema(client: TestClient) -> 
 
 @pytest.fixture
 def controls() -> Iterator[dict[str, forms.Control]]:
-    schemas = {**{k: v for d in registry.DEMOS.values() for k, v in _props(d.slug).items()}}
+    # The first demo to declare a parameter name speaks for it (later demos may reuse a name).
+    schemas: dict[str, dict[str, object]] = {}
+    for demo in registry.DEMOS.values():
+        for name, prop in _props(demo.slug).items():
+            schemas.setdefault(name, prop)
     yield {name: forms.controls({"properties": {name: prop}})[0] for name, prop in schemas.items()}
 
 
