@@ -5,16 +5,20 @@ from contextlib import contextmanager
 from typing import Any
 
 from kb.demos.base import Demo
+from kb.demos.classifiers import DECISION_BOUNDARIES, ROC_CURVE
+from kb.demos.clustering import GAUSSIAN_MIXTURE, KMEANS
 from kb.demos.layers import ACTIVATIONS, ATTENTION
 from kb.demos.models import AUTOENCODER, RBM
 from kb.demos.networks import ADAPTER, BACKPROP, BATCH_NORM, BATCH_SIZE
 from kb.demos.optimizers import ADAM, WEIGHT_DECAY
+from kb.demos.regression import BIAS_VARIANCE
 
 DEMOS: dict[str, Demo[Any]] = {
     demo.slug: demo
     for demo in (
         ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
-        ADAPTER, BATCH_SIZE,
+        ADAPTER, BATCH_SIZE, KMEANS, GAUSSIAN_MIXTURE, DECISION_BOUNDARIES, ROC_CURVE,
+        BIAS_VARIANCE,
     )
 }  # fmt: skip
 
