@@ -14,7 +14,6 @@ scikit-learn, repeat by repeat (median, min to max): below 1 means the reference
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,7 @@ import numpy as np
 import sklearn.cluster
 import sklearn.linear_model
 import sklearn.mixture
-from _common import append_results, environment_lines, interleaved, pin_threads, scrub_blas_env
+from _common import Timings, environment_lines, interleaved, run_named, scrub_blas_env
 from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
 
 from reference.clustering import KMeans
@@ -34,8 +33,13 @@ from reference.mixture import GaussianMixture
 PACKAGES = ("numpy", "scikit-learn", "threadpoolctl")
 
 
-def ratio_text(ratio: tuple[float, float, float]) -> str:
-    return f"{ratio[0]:.2f} ({ratio[1]:.2f} to {ratio[2]:.2f})"
+def times(timings: Timings) -> str:
+    """The table cells: reference ms, scikit-learn ms, and their ratio repeat by repeat."""
+    ratio = timings.ratio("reference", "sklearn")
+    return (
+        f"{timings.spread('reference').fmt(1e3, 1)} | {timings.spread('sklearn').fmt(1e3, 1)} | "
+        f"{ratio[0]:.2f} ({ratio[1]:.2f} to {ratio[2]:.2f}) |"
+    )
 
 
 def blobs(n: int, d: int, k: int, seed: int = 0) -> Any:
@@ -69,8 +73,7 @@ def bench_kmeans(threads: int, repeats: int) -> str:
             f"| {n:,} x {d}, {k} | {ours.n_iter_} / {theirs.n_iter_} | "
             f"{abs(ours.inertia_ - theirs.inertia_) / theirs.inertia_:.1e} | "
             f"{bool(np.array_equal(ours.labels_, theirs.labels_))} | "
-            f"{timings.spread('reference').fmt(1e3, 1)} | {timings.spread('sklearn').fmt(1e3, 1)}"
-            f" | {ratio_text(timings.ratio('reference', 'sklearn'))} |"
+            f"{times(timings)}"
         )
         print(lines[-1], flush=True)
     lines.append("")
@@ -124,8 +127,7 @@ def bench_gmm(threads: int, repeats: int) -> str:
             f"| {n:,} x {d}, {k}, {kind} | {ours.n_iter_} / {theirs.n_iter_} | "
             f"{abs(ours.lower_bound_ - theirs.lower_bound_):.1e} | "
             f"{float(np.max(np.abs(ours.means_ - theirs.means_))):.1e} | "
-            f"{timings.spread('reference').fmt(1e3, 1)} | {timings.spread('sklearn').fmt(1e3, 1)}"
-            f" | {ratio_text(timings.ratio('reference', 'sklearn'))} |"
+            f"{times(timings)}"
         )
         print(lines[-1], flush=True)
     lines.append("")
@@ -162,9 +164,7 @@ def bench_logistic(threads: int, repeats: int) -> str:
             dp = float(np.max(np.abs(ours.predict_proba(X) - theirs.predict_proba(X))))
             lines.append(
                 f"| {n:,} x {d}, {k} | {tol:g} | {ours.n_iter_[0]} / {theirs.n_iter_[0]} | "
-                f"{dp:.1e} | {timings.spread('reference').fmt(1e3, 1)} | "
-                f"{timings.spread('sklearn').fmt(1e3, 1)} | "
-                f"{ratio_text(timings.ratio('reference', 'sklearn'))} |"
+                f"{dp:.1e} | {times(timings)}"
             )
             print(lines[-1], flush=True)
     lines.append("")
@@ -178,26 +178,6 @@ BENCHMARKS: dict[str, tuple[Callable[[int, int], str], int]] = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("benchmarks", nargs="+", choices=[*BENCHMARKS, "all"])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, help="override each benchmark's default")
-    parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
-    options = parser.parse_args()
-    names = list(BENCHMARKS) if "all" in options.benchmarks else options.benchmarks
-    limiter = pin_threads(options.threads)
-    try:
-        for name in names:
-            function, repeats = BENCHMARKS[name]
-            report = function(options.threads, options.repeats or repeats)
-            print(report, flush=True)
-            if not options.no_write:
-                append_results(report)
-    finally:
-        limiter.restore_original_limits()
-
-
 if __name__ == "__main__":
     scrub_blas_env()
-    main()
+    run_named((__doc__ or "").split("\n\n")[0], BENCHMARKS)
