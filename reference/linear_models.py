@@ -188,7 +188,8 @@ class LogisticRegression:
         reg = penalised / (self.C * n)
         if theta.ndim == 1:
             grad: F64 = Z.T @ (P - T) / n + reg * theta
-            hess = (Z.T * (P * (1 - P))) @ Z / n + np.diag(reg)
+            root = Z * np.sqrt(P * (1 - P))[:, None]  # A^T A: a symmetric product (syrk)
+            hess = root.T @ root / n + np.diag(reg)
             return grad, np.linalg.solve(hess, -grad)
         grad = ((P - T).T @ Z) / n + reg * theta
 
