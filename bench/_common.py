@@ -8,10 +8,12 @@
 * :func:`machine_line`, :func:`environment_lines` and :func:`append_results` write the report
   header (machine, versions, BLAS kernel, threads, date) and append it to ``bench/RESULTS.md``.
 * :func:`free_port` and :func:`start_uvicorn` serve an app on loopback for the HTTP benchmarks.
+* :func:`run_named` is the command line of a file of named benchmarks (bench_classical.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import gc
 import os
@@ -252,3 +254,28 @@ def interleaved(
                 timings.results[name].append(result)
             del result
     return timings
+
+
+def run_named(
+    description: str, benchmarks: Mapping[str, tuple[Callable[[int, int], str], int]]
+) -> None:
+    """Parse ``NAME... [--threads N] [--repeats N] [--no-write]`` and run the named benchmarks
+    (``benchmarks`` maps a name to its function of (threads, repeats) and default repeats), each
+    report printed and, unless ``--no-write``, appended to RESULTS.md."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("benchmarks", nargs="+", choices=[*benchmarks, "all"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, help="override each benchmark's default")
+    parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    options = parser.parse_args()
+    names = list(benchmarks) if "all" in options.benchmarks else options.benchmarks
+    limiter = pin_threads(options.threads)
+    try:
+        for name in names:
+            function, repeats = benchmarks[name]
+            report = function(options.threads, options.repeats or repeats)
+            print(report, flush=True)
+            if not options.no_write:
+                append_results(report)
+    finally:
+        limiter.restore_original_limits()

@@ -22,7 +22,6 @@ re-executes itself).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 import os
@@ -36,10 +35,9 @@ import torch
 from _common import (
     Spread,
     Timings,
-    append_results,
     environment_lines,
     interleaved,
-    pin_threads,
+    run_named,
     scrub_blas_env,
 )
 from numpy.typing import NDArray
@@ -654,23 +652,7 @@ BENCHMARKS: dict[str, tuple[Callable[[int, int], str], int]] = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("benchmarks", nargs="+", choices=[*BENCHMARKS, "all"])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, help="override each benchmark's default")
-    parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
-    options = parser.parse_args()
-    names = list(BENCHMARKS) if "all" in options.benchmarks else options.benchmarks
-    limiter = pin_threads(options.threads)
-    try:
-        for name in names:
-            function, repeats = BENCHMARKS[name]
-            report = function(options.threads, options.repeats or repeats)
-            print(report, flush=True)
-            if not options.no_write:
-                append_results(report)
-    finally:
-        limiter.restore_original_limits()
+    run_named(__doc__.split("\n\n")[0], BENCHMARKS)
 
 
 if __name__ == "__main__":

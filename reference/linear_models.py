@@ -27,7 +27,8 @@ scaling), stopping when the largest gradient entry of that scaled objective is a
 
     H = sum_i (diag(p_i) - p_i p_i^T) (x) [x_i; 1][x_i; 1]^T / n + I_W / (C n)
 
-(the Kronecker product over classes and features; for K = 2 the scalar p_i (1 - p_i)).
+(the Kronecker product over classes and features; for K = 2 the scalar p_i (1 - p_i)): directly
+for two classes, by conjugate gradients on products H v for more (Newton-CG).
 """
 
 from typing import Any, Self
@@ -174,30 +175,50 @@ class LogisticRegression:
         n = Z.shape[0]
         return float(loss.mean() + 0.5 * np.sum(penalised * theta**2) / (self.C * n))
 
-    def _gradient_hessian(self, Z: F64, T: F64, theta: F64, penalised: F64) -> tuple[F64, F64]:
+    def _newton_step(self, Z: F64, T: F64, theta: F64, penalised: F64) -> tuple[F64, F64]:
+        """(gradient, Newton step -H^-1 gradient), both shaped like theta.
+
+        Two classes: H is formed and solved.  K > 2: H has (K m)^2 entries, each a sum over
+        the samples, so the step comes from conjugate gradients on Hessian-vector products
+        H v = Z^T (P * S - P * rowsum(P * S)) / n + reg v with S = Z V^T (Newton-CG), stopped
+        at a residual of min(1/2, sqrt(|g|)) |g| (a truncated Newton step, still superlinear).
+        """
         n = Z.shape[0]
         P = self._probabilities(Z, theta)
         reg = penalised / (self.C * n)
         if theta.ndim == 1:
-            grad = Z.T @ (P - T) / n + reg * theta
-            hess = (Z.T * (P * (1 - P))) @ Z / n + np.diag(reg)
-            return grad, hess
-        K, m = theta.shape
+            grad: F64 = Z.T @ (P - T) / n + reg * theta
+            root = Z * np.sqrt(P * (1 - P))[:, None]  # A^T A: a symmetric product (syrk)
+            hess = root.T @ root / n + np.diag(reg)
+            return grad, np.linalg.solve(hess, -grad)
         grad = ((P - T).T @ Z) / n + reg * theta
-        # H[(k, a), (l, b)] = sum_i (p_ik delta_kl - p_ik p_il) z_ia z_ib / n, as one product
-        weights = (P[:, :, None] * (np.eye(K) - P[:, None, :])).reshape(n, K * K)
-        outer = (Z[:, :, None] * Z[:, None, :]).reshape(n, m * m)
-        hess = (weights.T @ outer).reshape(K, K, m, m).transpose(0, 2, 1, 3).reshape(K * m, K * m)
-        hess = hess / n + np.diag(reg.ravel())
-        if self.fit_intercept:
-            # Adding one constant to every intercept changes nothing: H is singular along
-            # v = (intercepts all 1) / sqrt(K), and the gradient is orthogonal to v.  Solving with
-            # H + v v^T gives the step orthogonal to v, so (as with scikit-learn's L-BFGS from
-            # zero) the intercepts keep summing to zero.
-            v = np.zeros((K, m))
-            v[:, -1] = 1 / np.sqrt(K)
-            hess += np.outer(v.ravel(), v.ravel())
-        return grad.ravel(), hess
+
+        def hessp(V: F64) -> F64:
+            S = P * (Z @ V.T)
+            out: F64 = (S - P * S.sum(axis=1, keepdims=True)).T @ Z / n + reg * V
+            return out
+
+        # Adding one constant to every intercept changes nothing (H is singular along that
+        # direction), but the gradient is orthogonal to it and so is every CG iterate: the
+        # intercepts keep summing to zero, as with scikit-learn's L-BFGS from zero.
+        step = np.zeros_like(theta)
+        residual = -grad
+        direction = residual.copy()
+        rr = float(np.sum(residual * residual))
+        stop = min(0.5, float(np.sqrt(np.sqrt(rr)))) * np.sqrt(rr)
+        for _ in range(theta.size):
+            if np.sqrt(rr) <= stop:
+                break
+            Hd = hessp(direction)
+            curvature = float(np.sum(direction * Hd))
+            if curvature <= 0:
+                break
+            alpha = rr / curvature
+            step += alpha * direction
+            residual -= alpha * Hd
+            rr, rr_old = float(np.sum(residual * residual)), rr
+            direction = residual + (rr / rr_old) * direction
+        return grad, step
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         Xa = check_matrix(X)
@@ -219,11 +240,10 @@ class LogisticRegression:
         value = self._objective(Z, T, theta, penalised)
         n_iter = 0
         while n_iter < self.max_iter:
-            grad, hess = self._gradient_hessian(Z, T, theta, penalised)
+            grad, step = self._newton_step(Z, T, theta, penalised)
             if np.max(np.abs(grad)) <= self.tol:
                 break
-            step = np.linalg.solve(hess, -grad).reshape(theta.shape)
-            slope = float(grad @ step.ravel())
+            slope = float(np.sum(grad * step))
             rate = 1.0
             while True:  # backtracking (Armijo): halve until the objective falls enough
                 candidate = self._objective(Z, T, theta + rate * step, penalised)

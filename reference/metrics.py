@@ -440,11 +440,22 @@ def average_precision_score(y_true: ArrayLike, y_score: ArrayLike, *, pos_label:
     return max(0.0, float(-np.sum(np.diff(recall) * precision[:-1])))
 
 
-def log_loss(y_true: ArrayLike, y_proba: ArrayLike, *, labels: ArrayLike | None = None) -> float:
+def log_loss(
+    y_true: ArrayLike,
+    y_proba: ArrayLike | None = None,
+    *,
+    labels: ArrayLike | None = None,
+    y_pred: ArrayLike | None = None,
+) -> float:
     """Mean cross-entropy of predicted probabilities: columns are the sorted labels; a 1-D
-    ``y_proba`` is the probability of the larger of two labels."""
+    ``y_proba`` is the probability of the larger of two labels.
+
+    ``y_pred`` is the name scikit-learn used before 1.9 (still accepted there, deprecated).
+    """
+    if (y_proba is None) == (y_pred is None):
+        raise ValueError("pass the probabilities once, as y_proba (or the older name y_pred)")
     t = _labels_1d(y_true, "y_true")
-    prob = np.asarray(y_proba)
+    prob = np.asarray(y_proba if y_proba is not None else y_pred)
     if prob.dtype.kind not in "biuf":
         raise ValueError(f"y_proba must hold probabilities, got dtype {prob.dtype}")
     if prob.dtype not in (np.float32, np.float64):

@@ -1,4 +1,5 @@
-"""Small generated datasets for the demos: 2-D classification, digit images, bars and stripes.
+"""Small generated datasets for the demos: 2-D classification, Gaussian blobs, digit images,
+bars and stripes.
 
 Everything is drawn from ``numpy.random.Generator`` so a seed fixes the data.
 """
@@ -69,6 +70,24 @@ def classification_2d(
     x, y = maker(n, noise, rng)
     order = rng.permutation(n)
     return x[order], y[order]
+
+
+def blobs(
+    n: int, centres: int, spread: float, rng: np.random.Generator, *, elongation: float = 1.0
+) -> tuple[FloatArray, IntArray]:
+    """``n`` 2-D points around ``centres`` random centres in [-5, 5]^2 (at least one point
+    each), with their blob index.  Each blob is Gaussian with standard deviation ``spread``,
+    stretched by up to ``elongation`` along a random direction (1: round blobs)."""
+    middle = rng.uniform(-5.0, 5.0, (centres, 2))
+    label = np.concatenate([np.arange(min(centres, n)), rng.integers(0, centres, n - centres)])
+    label = label[:n].astype(np.int64)
+    shapes = np.empty((centres, 2, 2))
+    for k in range(centres):
+        stretch = np.diag([rng.uniform(1.0, elongation), 1.0])
+        shapes[k] = rotate(stretch, rng.uniform(0.0, 180.0))
+    noise = np.einsum("nij,nj->ni", shapes[label], rng.normal(0.0, spread, (n, 2)))
+    order = rng.permutation(n)
+    return (middle[label] + noise)[order], label[order]
 
 
 def rotate(x: FloatArray, degrees: float) -> FloatArray:

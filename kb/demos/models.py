@@ -11,6 +11,7 @@ from pydantic import model_validator
 from kb.demos import datasets
 from kb.demos.base import Demo, DemoOutput, DemoParams, Source, finite_or_nan, param
 from reference import autoencoder, rbm
+from reference.decomposition import PCA
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -67,13 +68,6 @@ class AutoencoderParams(DemoParams):
         return self
 
 
-def _pca(train: FloatArray, k: int) -> tuple[FloatArray, FloatArray]:
-    """Mean and the top-k principal directions (rows) of ``train``."""
-    mean = train.mean(axis=0)
-    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
-    return mean, vt[:k]
-
-
 def _mse(a: FloatArray, b: FloatArray) -> float:
     return float(np.mean((a - b) ** 2))
 
@@ -102,11 +96,13 @@ def run_autoencoder(p: AutoencoderParams) -> DemoOutput:
             train, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, noise=p.corruption,
             seed=p.seed,
         )  # fmt: skip
-        mean, components = _pca(train, p.code_size)
+        # k components, or all there are when the training rows are fewer
+        baseline = PCA(n_components=min(p.code_size, *train.shape)).fit(train)
+        components = baseline.components_
+        assert components is not None
 
         def pca_reconstruct(data: FloatArray) -> FloatArray:
-            out: FloatArray = (data - mean) @ components.T @ components + mean
-            return out
+            return baseline.inverse_transform(baseline.transform(data))
 
         ae_test = model.reconstruct(test_input)
         pca_test = pca_reconstruct(test_input)
@@ -176,7 +172,7 @@ def plot_autoencoder(p: AutoencoderParams, out: DemoOutput) -> "Figure":
 AUTOENCODER = Demo(
     slug="autoencoder",
     title="An autoencoder against PCA with the same code size",
-    terms=("autoencoder", "denoising-autoencoder"),
+    terms=("autoencoder", "denoising-autoencoder", "principal-component-analysis"),
     description=(
         "Compresses generated data (8 x 8 digit images, or points near a low-dimensional "
         "subspace) to k numbers with a one-hidden-layer autoencoder and with PCA keeping k "
@@ -191,6 +187,7 @@ AUTOENCODER = Demo(
     plot=plot_autoencoder,
     sources=(
         Source("reference.autoencoder", "Autoencoder", "autoencoder"),
+        Source("reference.decomposition", "PCA", "principal-component-analysis"),
         Source("reference.optim", "Adam", "adam-optimizer"),
     ),
     cost=cost_autoencoder,

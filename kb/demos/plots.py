@@ -87,6 +87,30 @@ def image(ax: Axes, pixels: ArrayLike, label: str | None = None) -> None:
         ax.set_ylabel(label, fontsize=8)
 
 
+def decision_regions(
+    ax: Axes,
+    grid_x: ArrayLike,
+    grid_y: ArrayLike,
+    probability: ArrayLike,
+    points: ArrayLike,
+    labels: ArrayLike,
+) -> None:
+    """A two-class classifier over the plane: p(class 1) shaded on the grid (``probability`` of
+    shape (len(grid_y), len(grid_x))), its 0.5 contour (the decision boundary) and the points
+    coloured by class."""
+    gx, gy = np.meshgrid(np.asarray(grid_x), np.asarray(grid_y))
+    p = finite_or_nan(probability)
+    ax.contourf(gx, gy, p, levels=np.linspace(0.0, 1.0, 11), cmap="RdBu_r", alpha=0.35)
+    if np.nanmin(p) < 0.5 < np.nanmax(p):
+        ax.contour(gx, gy, p, levels=[0.5], colors="k", linewidths=1.0)
+    xy, y = finite_or_nan(points), np.asarray(labels)
+    for label, colour in ((0, "tab:blue"), (1, "tab:red")):
+        ax.scatter(xy[y == label, 0], xy[y == label, 1], s=7, c=colour, edgecolors="none")
+    ax.set_xlim(float(np.min(gx)), float(np.max(gx)))
+    ax.set_ylim(float(np.min(gy)), float(np.max(gy)))
+    ax.grid(False)
+
+
 def warm_up() -> None:
     """Render one figure that uses what the demos use (fonts, mathtext tick labels, contours,
     images), so that a process forked afterwards finds those caches filled."""

@@ -5,6 +5,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from kb.demos.base import Demo
+from kb.demos.classifiers import DECISION_BOUNDARIES, ROC_CURVE
+from kb.demos.clustering import GAUSSIAN_MIXTURE, KMEANS
 from kb.demos.convnets import CONVNET
 from kb.demos.generative import DIFFUSION, GAN, VAE
 from kb.demos.layers import ACTIVATIONS, ATTENTION
@@ -13,6 +15,7 @@ from kb.demos.models import AUTOENCODER, RBM
 from kb.demos.networks import ADAPTER, BACKPROP, BATCH_NORM, BATCH_SIZE
 from kb.demos.normalization import NORMALIZATION
 from kb.demos.optimizers import ADAM, WEIGHT_DECAY
+from kb.demos.regression import BIAS_VARIANCE
 from kb.demos.regularization import DROPOUT
 from kb.demos.reinforcement import BANDIT, GRID_WORLD
 from kb.demos.sequences import POSITIONAL, RECURRENT
@@ -24,6 +27,8 @@ DEMOS: dict[str, Demo[Any]] = {
         ADAPTER, BATCH_SIZE, CONVNET, RECURRENT, POSITIONAL, NORMALIZATION, DROPOUT, ROBUST,
         GAN, DIFFUSION, VAE, GRID_WORLD, BANDIT,
         SMOOTHING,
+        ADAPTER, BATCH_SIZE, KMEANS, GAUSSIAN_MIXTURE, DECISION_BOUNDARIES, ROC_CURVE,
+        BIAS_VARIANCE,
     )
 }  # fmt: skip
 

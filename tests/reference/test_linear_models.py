@@ -128,7 +128,7 @@ def test_logistic_regression_default_tolerance_is_near_the_optimum() -> None:
     X, y = CLASSIFICATION_CASES[2][1]
     ours = LogisticRegression().fit(X, y)
     theirs = sk.LogisticRegression(tol=1e-10, max_iter=10_000).fit(X, y)
-    close(ours.predict_proba(X), theirs.predict_proba(X), 1e-4)
+    close(ours.predict_proba(X), theirs.predict_proba(X), 1e-3)  # the gradient is <= 1e-4
     assert ours.n_iter_ is not None and 1 <= ours.n_iter_[0] < 20
 
 

@@ -224,6 +224,15 @@ def test_log_loss(dtype: Any, n_classes: int) -> None:
     )
 
 
+def test_log_loss_takes_the_older_name_y_pred() -> None:
+    y, p = [0, 1, 1], [[0.8, 0.2], [0.3, 0.7], [0.4, 0.6]]
+    assert metrics.log_loss(y, y_pred=p) == metrics.log_loss(y, p)
+    with pytest.raises(ValueError, match="y_proba"):
+        metrics.log_loss(y, p, y_pred=p)
+    with pytest.raises(ValueError, match="y_proba"):
+        metrics.log_loss(y)
+
+
 def test_log_loss_errors() -> None:
     for y, p, kw in [
         ([1, 1], [[0.5, 0.5], [0.2, 0.8]], {}),
