@@ -6,6 +6,7 @@ from typing import Any
 
 from kb.demos.base import Demo
 from kb.demos.generative import DIFFUSION, GAN, VAE
+from kb.demos.language import BPE, DECODING
 from kb.demos.layers import ACTIVATIONS, ATTENTION
 from kb.demos.models import AUTOENCODER, RBM
 from kb.demos.networks import ADAPTER, BACKPROP, BATCH_NORM, BATCH_SIZE
@@ -17,7 +18,7 @@ DEMOS: dict[str, Demo[Any]] = {
     for demo in (
         ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
         ADAPTER, BATCH_SIZE, GAN, DIFFUSION, VAE,
-        GRID_WORLD, BANDIT,
+        GRID_WORLD, BANDIT, DECODING, BPE,
     )
 }  # fmt: skip
 
