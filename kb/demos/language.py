@@ -6,6 +6,7 @@ follow the glossary's text as well as their parameters.
 """
 
 import re
+import textwrap
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
@@ -46,11 +47,17 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def _show(ax: "Axes", lines: list[str], title: str) -> None:
+def _show(ax: "Axes", lines: list[str], title: str, width: int = 64) -> None:
+    """Monospaced text in a panel, long lines wrapped to ``width`` characters."""
     ax.set_title(title)
     ax.axis("off")
-    ax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=7.5,
-            transform=ax.transAxes, wrap=True)  # fmt: skip
+    wrapped = [
+        part
+        for line in lines
+        for part in textwrap.wrap(line, width, subsequent_indent="    ") or [""]
+    ]
+    ax.text(0.0, 1.0, "\n".join(wrapped), va="top", ha="left", family="monospace",
+            fontsize=7.5, transform=ax.transAxes)  # fmt: skip
 
 
 # --- decoding a bigram model --------------------------------------------------------------------
