@@ -42,6 +42,7 @@ __all__ = [
     "beam_search",
     "greedy_decode",
     "sample_next",
+    "sampling_probabilities",
     "top_k_filter",
     "top_p_filter",
 ]
@@ -121,11 +122,12 @@ def _logits(logits: ArrayLike) -> FloatArray:
 
 
 def apply_temperature(logits: ArrayLike, temperature: float) -> FloatArray:
-    """logits / temperature."""
+    """logits / temperature (a temperature near 0 may overflow the largest to +inf)."""
     z = _logits(logits)
     if not temperature > 0 or not math.isfinite(temperature):
         raise ValueError(f"temperature must be positive and finite, got {temperature}")
-    out: FloatArray = z / z.dtype.type(temperature)
+    with np.errstate(over="ignore"):
+        out: FloatArray = z / z.dtype.type(temperature)
     return out
 
 
@@ -141,7 +143,11 @@ def top_k_filter(logits: ArrayLike, k: int) -> FloatArray:
 
 
 def _softmax(z: FloatArray) -> FloatArray:
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    """softmax along the last axis; where logits reach +inf (a temperature near 0 overflows
+    them), the limit: uniform over the +inf entries."""
+    top = np.max(z, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        e = np.where(np.isposinf(top), np.isposinf(z), np.exp(z - top))
     out: FloatArray = e / e.sum(axis=-1, keepdims=True)
     return out
 
@@ -170,13 +176,28 @@ def sample_next(
     top_k: int | None = None,
     top_p: float | None = None,
 ) -> int:
-    """A token drawn from softmax of the logits after temperature, then top-k, then top-p."""
-    z = apply_temperature(logits, temperature)
+    """A token drawn from :func:`sampling_probabilities`."""
+    z = np.asarray(logits)
     if z.ndim != 1:
         raise ValueError(f"logits must be 1-D (one distribution), got shape {z.shape}")
+    probs = sampling_probabilities(z, temperature, top_k, top_p)
+    return int(rng.choice(probs.size, p=probs))
+
+
+def sampling_probabilities(
+    logits: ArrayLike,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> FloatArray:
+    """softmax of the logits after temperature, then top-k, then top-p (float64)."""
+    z = _logits(logits)
+    # Every step is unchanged by a shift of the logits; shifting the largest to 0 first keeps
+    # z / temperature from overflowing as the temperature goes to 0 (the limit is greedy).
+    with np.errstate(invalid="ignore"):
+        z = apply_temperature(z - np.max(z, axis=-1, keepdims=True), temperature)
     if top_k is not None:
         z = top_k_filter(z, top_k)
     if top_p is not None:
         z = top_p_filter(z, top_p)
-    probs = _softmax(z.astype(np.float64))
-    return int(rng.choice(probs.size, p=probs))
+    return _softmax(z.astype(np.float64))

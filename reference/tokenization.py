@@ -41,11 +41,13 @@ def _symbols(word: str) -> list[str]:
 
 def _merge(symbols: list[str], pair: Pair) -> list[str]:
     """Every occurrence of ``pair`` merged, scanning left to right."""
+    left, right = pair
+    last = len(symbols) - 1
     out: list[str] = []
     i = 0
-    while i < len(symbols):
-        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
-            out.append(symbols[i] + symbols[i + 1])
+    while i <= last:
+        if i < last and symbols[i] == left and symbols[i + 1] == right:
+            out.append(left + right)
             i += 2
         else:
             out.append(symbols[i])
@@ -124,10 +126,10 @@ def bpe_encode(word: str, merges: Sequence[tuple[str, str]]) -> list[str]:
     except TypeError:  # an unhashable entry
         raise ValueError("merges must hold (left, right) string pairs") from None
     symbols = _symbols(word)
+    never = len(merges)
     while len(symbols) > 1:
-        known = [ranks[pair] for pair in pairwise(symbols) if pair in ranks]
-        if not known:
+        best = min(ranks.get(pair, never) for pair in pairwise(symbols))
+        if best == never:
             break
-        best = min(known)
         symbols = _merge(symbols, (merges[best][0], merges[best][1]))
     return symbols

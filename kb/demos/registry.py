@@ -9,6 +9,7 @@ from kb.demos.classifiers import DECISION_BOUNDARIES, ROC_CURVE
 from kb.demos.clustering import GAUSSIAN_MIXTURE, KMEANS
 from kb.demos.convnets import CONVNET
 from kb.demos.generative import DIFFUSION, GAN, VAE
+from kb.demos.language import BPE, DECODING
 from kb.demos.layers import ACTIVATIONS, ATTENTION
 from kb.demos.loss_functions import ROBUST, SMOOTHING
 from kb.demos.models import AUTOENCODER, RBM
@@ -25,10 +26,8 @@ DEMOS: dict[str, Demo[Any]] = {
     for demo in (
         ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
         ADAPTER, BATCH_SIZE, CONVNET, RECURRENT, POSITIONAL, NORMALIZATION, DROPOUT, ROBUST,
-        GAN, DIFFUSION, VAE, GRID_WORLD, BANDIT,
-        SMOOTHING,
-        ADAPTER, BATCH_SIZE, KMEANS, GAUSSIAN_MIXTURE, DECISION_BOUNDARIES, ROC_CURVE,
-        BIAS_VARIANCE,
+        SMOOTHING, KMEANS, GAUSSIAN_MIXTURE, DECISION_BOUNDARIES, ROC_CURVE, BIAS_VARIANCE,
+        GAN, DIFFUSION, VAE, GRID_WORLD, BANDIT, DECODING, BPE,
     )
 }  # fmt: skip
 

@@ -202,6 +202,9 @@ def test_sample_frequencies_follow_the_filtered_distribution(
         expected_logits = hf_top_p(expected_logits, top_p, 1)
     probs = np.exp(expected_logits - expected_logits.max())
     probs /= probs.sum()
+    np.testing.assert_allclose(
+        dec.sampling_probabilities(z, temperature, top_k, top_p), probs, rtol=1e-12, atol=1e-300
+    )
     rng = np.random.default_rng(0)
     n = 6_000
     counts = np.bincount(
@@ -215,6 +218,16 @@ def test_sample_frequencies_follow_the_filtered_distribution(
     if top_k is not None or top_p is not None or temperature != 1.0:
         plain = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
         assert stats.chisquare(counts, n * plain).pvalue < 1e-6
+
+
+def test_a_temperature_near_zero_is_greedy() -> None:
+    z = np.array([1.0, 3.0, -2.0, 3.0 - 1e-2, 0.5])
+    for temperature in (1e-5, 1e-300, 5e-324):
+        probs = dec.sampling_probabilities(z, temperature, top_p=0.9)
+        assert probs[1] == pytest.approx(1.0) and np.all(np.isfinite(probs))
+        assert dec.sample_next(z, np.random.default_rng(0), temperature, 2, 0.5) == 1
+    tied = dec.sampling_probabilities(np.array([2.0, 0.0, 2.0]), 1e-320)
+    np.testing.assert_array_equal(tied, [0.5, 0.0, 0.5])
 
 
 # --- bad input -----------------------------------------------------------------------------------
