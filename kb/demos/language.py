@@ -1,15 +1,14 @@
 """Demos on the glossary's own text: decoding a small bigram language model (greedy, beam search,
 temperature, top-k and top-p sampling), and byte-pair encoding learned from the summaries.
 
-Both read the glossary files in ``data/terms`` of this checkout at run time, so their results
-follow the glossary's text as well as their parameters.
+Both learn from the glossary's text as shipped with the package (kb/demos/corpus.py), so their
+results follow the glossary's text as well as their parameters.
 """
 
 import re
 import textwrap
 from functools import cache
 from itertools import pairwise
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from kb.demos.base import Demo, DemoOutput, DemoParams, Source, param
+from kb.demos.corpus import glossary
 from reference import decoding, tokenization
 
 if TYPE_CHECKING:
@@ -25,22 +25,7 @@ if TYPE_CHECKING:
 
 FloatArray = NDArray[np.floating[Any]]
 
-TERMS_DIR = Path(__file__).resolve().parents[2] / "data" / "terms"
-_MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.S)
 _WORD = re.compile(r"[a-z]+(?:['-][a-z]+)*")
-_SUMMARY = re.compile(r"^summary: >-\n((?:  .+\n)+)", re.M)
-
-
-@cache
-def _glossary() -> tuple[tuple[str, str], ...]:
-    """(summary, body) of every term file, in file-name order; the math left out."""
-    out = []
-    for path in sorted(TERMS_DIR.glob("*.md")):
-        _, front, body = path.read_text(encoding="utf-8").split("---\n", 2)
-        found = _SUMMARY.search(front)
-        summary = " ".join(found.group(1).split()) if found else ""
-        out.append((_MATH.sub(" ", summary), _MATH.sub(" ", body)))
-    return tuple(out)
 
 
 def _words(text: str) -> list[str]:
@@ -95,7 +80,7 @@ def bigram_model(vocabulary: int, smoothing: float) -> tuple[tuple[str, ...], Fl
     """The vocabulary (BOS, EOS and a stand-in for rarer words first) and log p(next | previous)
     of the glossary's sentences, with add-alpha smoothing."""
     sentences = [
-        _words(sentence) for _, body in _glossary() for sentence in re.split(r"[.!?](?:\s|$)", body)
+        _words(sentence) for _, body in glossary() for sentence in re.split(r"[.!?](?:\s|$)", body)
     ]
     counts: dict[str, int] = {}
     for sentence in sentences:
@@ -270,7 +255,7 @@ def _tokens_per_word(counts: dict[str, int], merges: list[tuple[str, str]]) -> f
 
 
 def run_bpe(p: BPEParams) -> DemoOutput:
-    summaries = [summary for summary, _ in _glossary()]
+    summaries = [summary for summary, _ in glossary()]
     train = _word_counts([s for i, s in enumerate(summaries) if i % HELD_OUT_EVERY])
     held_out = _word_counts(summaries[::HELD_OUT_EVERY])
     merges = tokenization.bpe_train(train, p.num_merges)

@@ -26,13 +26,15 @@ def text_of(source: Source) -> str:
 
 @cache
 def fingerprint() -> str:
-    """A hash of every demo and reference module: equal fingerprints, equal results for equal
-    parameters (the plots' entity tags are derived from it)."""
+    """A hash of every demo and reference module and the demos' data (the shipped glossary text):
+    equal fingerprints, equal results for equal parameters (the plots' entity tags are derived
+    from it)."""
     digest = hashlib.blake2b(digest_size=8)
     for package in _PACKAGES:
         spec = importlib.import_module(package).__file__
         assert spec is not None
-        for path in sorted(Path(spec).parent.glob("*.py")):
+        folder = Path(spec).parent
+        for path in sorted([*folder.glob("*.py"), *folder.glob("*.json")]):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -1,8 +1,10 @@
 """The demos on the glossary's text (kb.demos.language): the model, the decoders, BPE."""
 
+from pathlib import Path
+
 import numpy as np
 
-from kb.demos import language
+from kb.demos import corpus, language
 
 
 def test_the_bigram_model_is_a_distribution_that_never_starts_or_names_rare_words() -> None:
@@ -31,7 +33,14 @@ def test_bpe_shortens_words_as_merges_grow() -> None:
         assert curve[0, 0] == 0 and curve[-1, 0] == 60
         assert np.all(np.diff(curve[:, 1]) < 0)
     # With no merge a word is its letters and </w>.
-    summaries = [s for i, (s, _) in enumerate(language._glossary()) if i % 5]
+    summaries = [s for i, (s, _) in enumerate(corpus.glossary()) if i % 5]
     counts = language._word_counts(summaries)
     letters = sum(n * (len(w) + 1) for w, n in counts.items()) / sum(counts.values())
     assert np.asarray(out.series["tokens_per_word/train"])[0, 1] == letters
+
+
+def test_the_shipped_corpus_is_the_glossary_of_this_checkout() -> None:
+    """The demos learn from kb/demos/glossary_corpus.json: regenerate it with
+    ``python -m kb.demos.corpus data`` when the glossary changes."""
+    built = corpus.build(Path(__file__).resolve().parents[2] / "data" / "terms")
+    assert list(corpus.glossary()) == built
