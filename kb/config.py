@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kb.outage import Limits
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KB_", extra="ignore")
@@ -27,6 +29,31 @@ class Settings(BaseSettings):
     )
     cache_size: int = Field(
         default=10_000, ge=0, description="Most responses kept in the in-process read cache."
+    )
+    db_connect_timeout_s: int = Field(
+        default=2,
+        ge=2,
+        le=600,
+        description="PostgreSQL: seconds to wait for a new connection (libpq's minimum is 2).",
+    )
+    db_statement_timeout_s: float = Field(
+        default=1.5,
+        gt=0,
+        le=600,
+        description="PostgreSQL: longest a statement of a request may run (statement_timeout);"
+        " a server that does not answer at all is given up 0.5 s later.",
+    )
+    db_busy_timeout_s: float = Field(
+        default=1.5,
+        ge=0,
+        le=600,
+        description="SQLite: longest a write waits for another connection's write lock.",
+    )
+    db_pool_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=600,
+        description="Longest a request waits for a free connection of the pool.",
     )
     demo_timeout_s: float = Field(
         default=5.0,
@@ -59,6 +86,15 @@ class Settings(BaseSettings):
         description="JSON object: API key name -> SHA-256 hex digest of the key (`kb keys new`)."
         " Writes need one of these keys; without any, the API is read-only.",
     )
+
+    def database_limits(self) -> Limits:
+        """The time limits of the server's database connections."""
+        return Limits(
+            connect_s=self.db_connect_timeout_s,
+            statement_s=self.db_statement_timeout_s,
+            busy_s=self.db_busy_timeout_s,
+            pool_s=self.db_pool_timeout_s,
+        )
 
     @field_validator("api_keys")
     @classmethod

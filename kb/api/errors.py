@@ -6,10 +6,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from kb.outage import RETRY_AFTER_S, unavailable_cause
 from kb.schemas import ErrorBody, NotFoundBody
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ NOT_MODIFIED: Responses = {304: {"description": "The client's copy (If-None-Matc
 UNAVAILABLE: Responses = {
     503: {"model": ErrorBody, "description": "The database cannot be reached."}
 }
+UNAVAILABLE_DETAIL = (
+    f"The database is unavailable for now (see the server log); try again in {RETRY_AFTER_S} s."
+)
 
 
 async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
@@ -42,6 +47,20 @@ async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """A database that cannot serve (unreachable, timed out, locked, read-only): 503 with
+    ``Retry-After``, logged as one line with the cause. Any other database error is a bug."""
+    cause = unavailable_cause(exc)
+    if cause is None:
+        return await _unexpected(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, cause)
+    return JSONResponse(
+        {"detail": UNAVAILABLE_DETAIL},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -68,4 +87,5 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(SQLAlchemyError, database_error)
     app.add_exception_handler(Exception, _unexpected)
