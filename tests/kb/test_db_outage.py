@@ -17,13 +17,18 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from kb.app import create_app
 from kb.auth import new_key
+from kb.config import Settings
+from kb.db import make_engine
 from kb.outage import unavailable_cause
 from tests.kb.glossary_factory import TERMS
 from tests.kb.live import serving
@@ -164,13 +169,31 @@ def test_a_sqlite_writer_locked_out_by_another_process_gets_503_at_once(
     assert "database is locked" in line
 
 
-def test_a_read_only_database_is_unavailable_and_a_bug_is_not(tmp_path: Path) -> None:
-    path = tmp_path / "kb.sqlite3"
-    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
-    readonly = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    with pytest.raises(sqlite3.OperationalError) as raised:
-        readonly.execute("INSERT INTO t VALUES (1)")
-    error = OperationalError("INSERT", {}, raised.value)
-    assert unavailable_cause(error) == "attempt to write a readonly database"
+def _read_only(database_url: str) -> str:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite:///file:{url.database}?mode=ro&uri=true"
+    options = f"{url.query['options']} -cdefault_transaction_read_only=on"
+    return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+def test_a_write_to_a_read_only_database_is_a_503(settings: Settings, database_url: str) -> None:
+    settings = settings.model_copy(update={"api_keys": {"alice": DIGEST}})
+    with TestClient(create_app(settings)) as client:
+        url = f"{API}/terms/adamw"
+        headers = {**AUTH, "If-Match": client.get(url).headers["etag"]}
+        app: Any = client.app
+        app.state.engine = make_engine(_read_only(database_url), settings.database_limits())
+        try:
+            _assert_unavailable(client.patch(url, json={"summary": "Read only."}, headers=headers))
+        finally:
+            app.state.engine.dispose()
+        assert client.get(url).status_code == 200
+
+
+def test_only_failures_of_the_database_count_as_unavailable() -> None:
+    locked = OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+    assert unavailable_cause(locked) == "database is locked"
     bug = ProgrammingError("SELECT", {}, sqlite3.ProgrammingError("wrong number of bindings"))
     assert unavailable_cause(bug) is None
+    assert unavailable_cause(ValueError("not the database")) is None
