@@ -68,6 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     writes.install(app)
     for module in (terms, categories, search, graph, demos, health, export):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=errors.UNAVAILABLE)
     install_pages(app)
     return app

@@ -79,13 +79,13 @@ class DeadlineConnection(psycopg.Connection[Any]):
     deadline_s: float | None = None
 
     def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
-        if timeout is None:
-            timeout = self.deadline_s
+        if timeout is not None or self.deadline_s is None:
+            return super().wait(gen, interval, timeout)  # a caller's own timeout (notifies)
         try:
-            return super().wait(gen, interval, timeout)
-        except psycopg.errors._WaitTimeout:
+            return super().wait(gen, interval, self.deadline_s)
+        except psycopg.errors._WaitTimeout:  # psycopg's (private) signal that time ran out
             self.pgconn.finish()
-            raise Unanswered(f"the database did not answer within {timeout:g} s") from None
+            raise Unanswered(f"the database did not answer within {self.deadline_s:g} s") from None
 
 
 class Outage:

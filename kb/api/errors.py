@@ -32,7 +32,11 @@ NOT_FOUND: Responses = {
 }
 NOT_MODIFIED: Responses = {304: {"description": "The client's copy (If-None-Match) is current."}}
 UNAVAILABLE: Responses = {
-    503: {"model": ErrorBody, "description": "The database cannot be reached."}
+    503: {
+        "model": ErrorBody,
+        "description": "The database cannot serve now (unreachable, not answering, locked,"
+        " read-only): try again after Retry-After seconds.",
+    }
 }
 UNAVAILABLE_DETAIL = (
     f"The database is unavailable for now (see the server log); try again in {RETRY_AFTER_S} s."
