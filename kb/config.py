@@ -4,11 +4,17 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kb.outage import Limits
+
+
+def _time_limit(default: float, least: float, description: str) -> Any:
+    """A database time limit's field: seconds, from ``least`` to ten minutes."""
+    return Field(default=default, ge=least, le=600, description=description)
 
 
 class Settings(BaseSettings):
@@ -30,30 +36,20 @@ class Settings(BaseSettings):
     cache_size: int = Field(
         default=10_000, ge=0, description="Most responses kept in the in-process read cache."
     )
-    db_connect_timeout_s: int = Field(
-        default=2,
-        ge=2,
-        le=600,
-        description="PostgreSQL: seconds to wait for a new connection (libpq's minimum is 2).",
+    db_connect_timeout_s: int = _time_limit(
+        2, 2, "PostgreSQL: seconds to wait for a new connection (libpq's minimum is 2)."
     )
-    db_statement_timeout_s: float = Field(
-        default=1.5,
-        gt=0,
-        le=600,
-        description="PostgreSQL: longest a statement of a request may run (statement_timeout);"
-        " a server that does not answer at all is given up 0.5 s later.",
+    db_statement_timeout_s: float = _time_limit(
+        1.5,
+        0.01,
+        "PostgreSQL: longest a statement of a request may run (statement_timeout); a server"
+        " that does not answer at all is given up 0.5 s later.",
     )
-    db_busy_timeout_s: float = Field(
-        default=1.5,
-        ge=0,
-        le=600,
-        description="SQLite: longest a write waits for another connection's write lock.",
+    db_busy_timeout_s: float = _time_limit(
+        1.5, 0, "SQLite: longest a write waits for another connection's write lock."
     )
-    db_pool_timeout_s: float = Field(
-        default=1.0,
-        gt=0,
-        le=600,
-        description="Longest a request waits for a free connection of the pool.",
+    db_pool_timeout_s: float = _time_limit(
+        1.0, 0.01, "Longest a request waits for a free connection of the pool."
     )
     demo_timeout_s: float = Field(
         default=5.0,
