@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kb.outage import RETRY_AFTER_S, unavailable_cause
 from kb.schemas import ErrorBody, NotFoundBody
@@ -53,6 +54,37 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
+class _LastResort:
+    """An unexpected error becomes a JSON 500, logged once, on a connection that stays usable.
+
+    Starlette's own last resort (a handler for ``Exception``) re-raises after answering, so the
+    server logged the traceback a second time and dropped the keep-alive connection without
+    ``Connection: close``: the client's next request on it got no answer at all.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise  # too late to answer: the server ends the response and the connection
+            response = await _unexpected(Request(scope), exc)
+            await response(scope, receive, send)
+
+
 async def database_error(request: Request, exc: Exception) -> Response:
     """A database that cannot serve (unreachable, timed out, locked, read-only): 503 with
     ``Retry-After``, logged as one line with the cause. Any other database error is a bug."""
@@ -92,4 +124,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(SQLAlchemyError, database_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(_LastResort)
