@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,46 @@ def postgres_rows(code: Path, label: str, postgres: str, cap: float) -> list[str
     return rows
 
 
+def burst_row(code: Path, label: str, postgres: str, cap: float, clients: int = 64) -> str:
+    """Many requests needing the database at the moment it freezes; meanwhile a static file
+    and the demo list (which need no database)."""
+    schema = f"kb_bench_outage_{uuid.uuid4().hex[:8]}"
+    libpq = make_url(postgres).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = make_url(postgres).update_query_dict({"options": f"-csearch_path={schema}"})
+        with Proxy(url.port or 5432, url.host or "127.0.0.1") as proxy:
+            env = {
+                "KB_DATA_DIR": str(ROOT / "data"),
+                "KB_DATABASE_URL": url.set(port=proxy.port).render_as_string(False),
+            }
+            with serving(code, env) as root, httpx.Client(base_url=root, timeout=cap) as http:
+                proxy.freeze()
+                paths = [f"{API}/terms/{UNCACHED[n % len(UNCACHED)]}" for n in range(clients)]
+
+                def get(path: str) -> Timed:
+                    with httpx.Client(base_url=root, timeout=cap) as own:
+                        return Timed(own, "GET", path)
+
+                with ThreadPoolExecutor(clients) as pool:
+                    pending = pool.map(get, paths)
+                    time.sleep(0.3)
+                    static = Timed(http, "GET", "/static/site.css")
+                    listing = Timed(http, "GET", f"{API}/demos")
+                    burst = list(pending)
+                proxy.resume()
+    finally:
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    seconds = [r.seconds for r in burst]
+    statuses = "/".join(sorted({r.status for r in burst}))
+    return (
+        f"| PostgreSQL | {label} | freeze under {clients} concurrent uncached GETs | {statuses}"
+        f" | {statistics.median(seconds):.2f} s | {max(seconds):.2f} s | {static} | {listing} |"
+    )
+
+
 _HOLD_LOCK = """
 import sqlite3, sys
 connection = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -152,9 +193,11 @@ def sqlite_row(code: Path, label: str, cap: float) -> str:
 
 def measure(codes: list[tuple[str, Path]], postgres: str, cap: float) -> str:
     pg_rows: list[str] = []
+    burst_rows: list[str] = []
     lite_rows: list[str] = []
     for label, code in codes:
         pg_rows += postgres_rows(code, label, postgres, cap)
+        burst_rows.append(burst_row(code, label, postgres, cap))
         lite_rows.append(sqlite_row(code, label, cap))
     header = [
         f"\n## Database outages: time to an answer ({datetime.date.today()}, bench_outage.py)\n",
@@ -171,6 +214,11 @@ def measure(codes: list[tuple[str, Path]], postgres: str, cap: float) -> str:
         " | /health | cached GET | static file | recovery |",
         "|---|---|---|---|---|---|---|---|---|",
         *pg_rows,
+        "",
+        "| database | code | outage | statuses | median | slowest | static file meanwhile"
+        " | demo list meanwhile |",
+        "|---|---|---|---|---|---|---|---|",
+        *burst_rows,
         "",
         "| database | code | outage | PATCH | uncached GET meanwhile |",
         "|---|---|---|---|---|",
