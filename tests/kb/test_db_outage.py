@@ -104,6 +104,9 @@ def test_a_postgresql_outage_answers_503_serves_the_cache_and_recovers(
         _assert_unavailable(http.get(f"{API}/terms/momentum"))
         _assert_unavailable(http.get("/terms/momentum"), page=True)
         failures = 3
+        missing = http.get("/nothing/here")  # a 404 page, without the closest terms it has not
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("text/html")
 
         # Many requests that need the database at once leave the server free for the rest.
         uncached = [slug for slug in TERMS if slug != "adamw"]
