@@ -9,7 +9,7 @@ from kb import loader
 from kb.api import categories, demos, errors, export, graph, health, search, terms, writes
 from kb.cache import ResponseCache
 from kb.config import Settings, get_settings
-from kb.db import make_engine, migrate
+from kb.db import in_memory, make_engine, migrate
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
 from kb.watch import watch
@@ -26,10 +26,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-        if settings.data_dir is not None:
-            loader.sync(engine, settings.data_dir)
+        engine = make_engine(settings.database_url, settings.database_limits())
+        # Without the time limits: a migration or a load may take long, and must not be cut.
+        # (An in-memory database is one engine's only: nothing else can hold its lock.)
+        setup = engine if in_memory(engine.url) else make_engine(settings.database_url)
+        try:
+            migrate(setup)
+            if settings.data_dir is not None:
+                loader.sync(setup, settings.data_dir)
+        finally:
+            if setup is not engine:
+                setup.dispose()
         app.state.engine = engine
         change_watch = watch(engine)
         app.state.cache = ResponseCache(
@@ -61,6 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     writes.install(app)
     for module in (terms, categories, search, graph, demos, health, export):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=errors.UNAVAILABLE)
     install_pages(app)
     return app

@@ -6,9 +6,15 @@ database round trip, for as long as the version is unchanged. The version is re-
 ``kb.watch`` says another process may have changed the database (checked on every request,
 without a round trip), and at least every ``ttl`` seconds; writes made through this process
 invalidate at once.
+
+While the database cannot be reached, cached responses are still served (nothing can have
+changed the data without the database), with their ``age``: the seconds since the version was
+last read; a miss is built if it can be (the demo list needs no database).
 """
 
+import dataclasses
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -16,11 +22,15 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from kb import repository
+from kb.outage import outage_of, unavailable_cause
 from kb.watch import Watch
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +39,9 @@ class Rendered:
 
     body: bytes
     etag: str
+    age: int | None = None
+    """Seconds since the data it shows was last known current, when the database cannot say
+    whether it still is (None: it is current)."""
 
     @classmethod
     def of(cls, model: BaseModel) -> "Rendered":
@@ -51,12 +64,16 @@ class ResponseCache:
         self, engine: Engine, *, ttl: float, max_entries: int, watch: Watch | None = None
     ) -> None:
         self._engine = engine
+        self._outage = outage_of(engine)
         self._watch = watch
         self._ttl = ttl
         self._max_entries = max_entries
         self._entries: OrderedDict[Hashable, Rendered] = OrderedDict()
         self._version: str | None = None
         self._checked_at = float("-inf")
+        # When the version was last read, and whether reading it failed since.
+        self._confirmed_at = float("-inf")
+        self._unreachable = False
         # Bumped on every invalidation, so a response built from old data is never stored
         # after the cache has moved on to a new version.
         self._generation = 0
@@ -78,6 +95,8 @@ class ResponseCache:
         await self._revalidate()
         hit = self._entries.get(key)
         if hit is not None:
+            if self._unreachable:
+                return dataclasses.replace(hit, age=int(time.monotonic() - self._confirmed_at))
             return hit
         generation = self._generation
         rendered = await run_in_threadpool(self._render, render)
@@ -94,10 +113,25 @@ class ResponseCache:
     async def _revalidate(self) -> None:
         now = time.monotonic()
         changed = self._watch is not None and self._watch.changed()
-        if not changed and now - self._checked_at < self._ttl:
+        if not changed and not self._unreachable and now - self._checked_at < self._ttl:
+            return
+        if self._outage is not None and self._outage.refusing():
+            self._unreachable = True
             return
         self._checked_at = now
-        version = await run_in_threadpool(self._read_version)
+        try:
+            version = await run_in_threadpool(self._read_version)
+        except SQLAlchemyError as exc:
+            cause = unavailable_cause(exc)
+            if cause is None:
+                raise
+            if not self._unreachable:
+                log.warning("serving cached responses while the database is unavailable: %s", cause)
+            # Until the version is read again, as it may have changed just before the outage.
+            self._unreachable = True
+            return
+        self._unreachable = False
+        self._confirmed_at = now
         if version != self._version:
             self.invalidate()
             self._version = version

@@ -4,9 +4,17 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kb.outage import Limits
+
+
+def _time_limit(default: float, least: float, description: str) -> Any:
+    """A database time limit's field: seconds, from ``least`` to ten minutes."""
+    return Field(default=default, ge=least, le=600, description=description)
 
 
 class Settings(BaseSettings):
@@ -27,6 +35,21 @@ class Settings(BaseSettings):
     )
     cache_size: int = Field(
         default=10_000, ge=0, description="Most responses kept in the in-process read cache."
+    )
+    db_connect_timeout_s: int = _time_limit(
+        2, 2, "PostgreSQL: seconds to wait for a new connection (libpq's minimum is 2)."
+    )
+    db_statement_timeout_s: float = _time_limit(
+        1.5,
+        0.01,
+        "PostgreSQL: longest a statement of a request may run (statement_timeout); a server"
+        " that does not answer at all is given up 0.5 s later.",
+    )
+    db_busy_timeout_s: float = _time_limit(
+        1.5, 0, "SQLite: longest a write waits for another connection's write lock."
+    )
+    db_pool_timeout_s: float = _time_limit(
+        1.0, 0.01, "Longest a request waits for a free connection of the pool."
     )
     demo_timeout_s: float = Field(
         default=5.0,
@@ -59,6 +82,15 @@ class Settings(BaseSettings):
         description="JSON object: API key name -> SHA-256 hex digest of the key (`kb keys new`)."
         " Writes need one of these keys; without any, the API is read-only.",
     )
+
+    def database_limits(self) -> Limits:
+        """The time limits of the server's database connections."""
+        return Limits(
+            connect_s=self.db_connect_timeout_s,
+            statement_s=self.db_statement_timeout_s,
+            busy_s=self.db_busy_timeout_s,
+            pool_s=self.db_pool_timeout_s,
+        )
 
     @field_validator("api_keys")
     @classmethod

@@ -8,10 +8,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
 from kb import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from kb.outage import Limits, limit_postgres
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -24,11 +25,11 @@ def backend_of(engine: Engine) -> Backend:
 
 
 # Per connection: WAL lets readers run while a load writes; NORMAL is durable enough with WAL
-# and much faster; the busy timeout makes concurrent writers wait instead of failing at once.
+# and much faster. (The busy timeout, which makes concurrent writers wait instead of failing at
+# once, is the driver's ``timeout``.)
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
     "PRAGMA cache_size=-2000",  # SQLite's default: 2 MiB
 )
@@ -99,15 +100,40 @@ def insert_rows(
         driver.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
 
-def make_engine(url: str) -> Engine:
+# Without limits (loads, migrations, the command line): a writer waits this long for SQLite's
+# lock, and SQLAlchemy's default wait for a pooled connection.
+_UNLIMITED_BUSY_S = 10.0
+_UNLIMITED_POOL_S = 30.0
+
+
+def in_memory(url: str | URL) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (gone with its engine)."""
     parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+def make_engine(url: str, limits: Limits | None = None) -> Engine:
+    """An engine for ``url``. With ``limits`` (a server's engine) every wait for the database
+    is bounded and an unreachable PostgreSQL server fails requests at once (``kb.outage``);
+    without, a long load or migration is never cut short."""
+    parsed = make_url(url)
+    pool_s = _UNLIMITED_POOL_S if limits is None else limits.pool_s
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        busy_s = _UNLIMITED_BUSY_S if limits is None else limits.busy_s
+        # An in-memory database lives in one connection, which its pool never waits for.
+        pool = {} if in_memory(parsed) else {"pool_timeout": pool_s}
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": busy_s}, **pool
+        )
         event.listen(engine, "connect", _tune_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         event.listen(engine, "checkin", _end_bulk_load)
     elif parsed.get_backend_name() == "postgresql":
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=pool_s
+        )
+        if limits is not None:
+            limit_postgres(engine, limits)
     else:
         raise ValueError(
             f"KB_DATABASE_URL {url!r}: unsupported database; use sqlite:///PATH "

@@ -13,15 +13,21 @@ changed?" from local state instead, in microseconds:
 
 The cache still re-reads the version every ``KB_CACHE_TTL`` seconds, in case a watch misses
 something (a dropped listening connection, a write made outside the application).
+
+A watch runs on the event loop, so it never waits for the database: a lost listening
+connection is made again in a thread of its own.
 """
 
 import logging
 import sqlite3
+import threading
 import time
 from typing import Protocol
 
 import psycopg
 from sqlalchemy.engine import Engine
+
+from kb.db import in_memory
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,8 @@ class Watch(Protocol):
 class SQLiteWatch:
     def __init__(self, path: str) -> None:
         # Used only from the event loop's thread, but created in another (the lifespan's).
-        self._connection = sqlite3.connect(path, check_same_thread=False)
+        # Reading the counter takes no lock that a writer holds: no waiting for one.
+        self._connection = sqlite3.connect(path, check_same_thread=False, timeout=0)
         self._last = self._counter()
 
     def _counter(self) -> int:
@@ -48,7 +55,10 @@ class SQLiteWatch:
         return int(row[0])
 
     def changed(self) -> bool:
-        counter = self._counter()
+        try:
+            counter = self._counter()
+        except sqlite3.Error:
+            return True  # cannot tell: the cache asks the database itself
         changed, self._last = counter != self._last, counter
         return changed
 
@@ -56,28 +66,46 @@ class SQLiteWatch:
         self._connection.close()
 
 
+Listening = psycopg.Connection[tuple[object, ...]]
+
+
 class PostgresWatch:
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
-        self._connection: psycopg.Connection[tuple[object, ...]] | None = None
-        self._next_attempt = 0.0
-        self._connect()
-
-    def _connect(self) -> bool:
+        self._connection: Listening | None = self._listen()
+        # A connection made in the background, for the event loop's thread to take up.
+        self._reconnected: Listening | None = None
+        self._reconnecting = False
         self._next_attempt = time.monotonic() + _RECONNECT_AFTER_S
+
+    def _listen(self) -> Listening | None:
         try:
-            self._connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2)
-            self._connection.execute(f"LISTEN {CHANNEL}")
+            connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2)
         except psycopg.Error as exc:
             log.warning("cannot listen for changes (%s); relying on KB_CACHE_TTL", exc)
-            self._connection = None
-            return False
-        return True
+            return None
+        try:
+            connection.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as exc:
+            log.warning("cannot listen for changes (%s); relying on KB_CACHE_TTL", exc)
+            connection.close()
+            return None
+        return connection
+
+    def _reconnect(self) -> None:
+        self._reconnected = self._listen()
+        self._next_attempt = time.monotonic() + _RECONNECT_AFTER_S
+        self._reconnecting = False
 
     def changed(self) -> bool:
         if self._connection is None:
-            # Changes may have gone unheard while disconnected: a new connection says so.
-            return time.monotonic() >= self._next_attempt and self._connect()
+            self._connection, self._reconnected = self._reconnected, None
+            if self._connection is not None:
+                return True  # changes may have gone unheard while disconnected
+            if not self._reconnecting and time.monotonic() >= self._next_attempt:
+                self._reconnecting = True
+                threading.Thread(target=self._reconnect, daemon=True).start()
+            return False
         try:
             pgconn = self._connection.pgconn
             pgconn.consume_input()
@@ -91,15 +119,16 @@ class PostgresWatch:
             return True
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        for connection in (self._connection, self._reconnected):
+            if connection is not None:
+                connection.close()
+        self._connection = self._reconnected = None
 
 
 def watch(engine: Engine) -> Watch | None:
     """The watch for ``engine``'s database (None for an in-memory SQLite database)."""
     url = engine.url
     if url.get_backend_name() == "sqlite":
-        return None if url.database in (None, "", ":memory:") else SQLiteWatch(url.database)
+        return None if in_memory(url) or url.database is None else SQLiteWatch(url.database)
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     return PostgresWatch(conninfo)

@@ -6,10 +6,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kb.outage import RETRY_AFTER_S, unavailable_cause
 from kb.schemas import ErrorBody, NotFoundBody
 
 log = logging.getLogger(__name__)
@@ -30,8 +33,15 @@ NOT_FOUND: Responses = {
 }
 NOT_MODIFIED: Responses = {304: {"description": "The client's copy (If-None-Match) is current."}}
 UNAVAILABLE: Responses = {
-    503: {"model": ErrorBody, "description": "The database cannot be reached."}
+    503: {
+        "model": ErrorBody,
+        "description": "The database cannot serve now (unreachable, not answering, locked,"
+        " read-only): try again after Retry-After seconds.",
+    }
 }
+UNAVAILABLE_DETAIL = (
+    f"The database is unavailable for now (see the server log); try again in {RETRY_AFTER_S} s."
+)
 
 
 async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
@@ -42,6 +52,51 @@ async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+class _LastResort:
+    """An unexpected error becomes a JSON 500, logged once, on a connection that stays usable.
+
+    Starlette's own last resort (a handler for ``Exception``) re-raises after answering, so the
+    server logged the traceback a second time and dropped the keep-alive connection without
+    ``Connection: close``: the client's next request on it got no answer at all.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise  # too late to answer: the server ends the response and the connection
+            response = await _unexpected(Request(scope), exc)
+            await response(scope, receive, send)
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """A database that cannot serve (unreachable, timed out, locked, read-only): 503 with
+    ``Retry-After``, logged as one line with the cause. Any other database error is a bug."""
+    cause = unavailable_cause(exc)
+    if cause is None:
+        return await _unexpected(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, cause)
+    return JSONResponse(
+        {"detail": UNAVAILABLE_DETAIL},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -68,4 +123,5 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(NotFound, _not_found)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(SQLAlchemyError, database_error)
+    app.add_middleware(_LastResort)

@@ -18,8 +18,11 @@ def client_has(request: Request, etag: str) -> bool:
 
 
 def send(request: Request, rendered: Rendered, media_type: str = "application/json") -> Response:
-    """The response for ``rendered``: 304 if the client already holds this version."""
+    """The response for ``rendered``: 304 if the client already holds this version. A copy
+    served while the database is unreachable says how old it is (``Age``)."""
     headers = {"ETag": rendered.etag, "Cache-Control": _CACHE_CONTROL}
+    if rendered.age is not None:
+        headers["Age"] = str(rendered.age)
     if client_has(request, rendered.etag):
         return Response(status_code=304, headers=headers)
     return Response(rendered.body, media_type=media_type, headers=headers)

@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +30,7 @@ from kb.api.terms import find_or_404
 from kb.cache import Rendered
 from kb.demos import registry
 from kb.demos.schemas import SourceCode
+from kb.outage import unavailable_cause
 from kb.relations import Relation
 from kb.rules import lookup_key
 from kb.schemas import API_PREFIX, ReferenceModel, TermDetail, TermSummary
@@ -340,7 +342,12 @@ async def not_found_page(
         with Session(get_engine(request)) as session:
             return _suggested(session, suggestions, asked)
 
-    closest = await run_in_threadpool(load)
+    try:
+        closest = await run_in_threadpool(load)
+    except SQLAlchemyError as exc:
+        if unavailable_cause(exc) is None:
+            raise
+        closest = []  # the page says what it can without the database
     path = request.url.path
     html = _page(
         "not_found.html",
@@ -351,3 +358,12 @@ async def not_found_page(
         query=(asked or "").replace("-", " "),
     )
     return Response(html.body, status_code=404, media_type=HTML)
+
+
+def unavailable_page(request: Request, retry_after: str) -> Response:
+    """A 503 page for a database that cannot serve: try again after ``retry_after`` s."""
+    html = _page(
+        "unavailable.html", public_root(request), request.url.path, retry_after=retry_after
+    )
+    headers = {"Retry-After": retry_after}
+    return Response(html.body, status_code=503, media_type=HTML, headers=headers)

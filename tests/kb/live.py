@@ -23,9 +23,14 @@ def free_port() -> int:
 
 @contextmanager
 def serving(
-    data_dir: Path, database_url: str, timeout_s: float = 60, env: dict[str, str] | None = None
+    data_dir: Path,
+    database_url: str,
+    timeout_s: float = 60,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
-    """``kb serve`` on ``data_dir`` until the block ends; yields its root URL."""
+    """``kb serve`` on ``data_dir`` until the block ends; yields its root URL. Its output goes
+    to ``log_path`` if given."""
     port = free_port()
     env = {
         **os.environ,
@@ -36,7 +41,7 @@ def serving(
     env.pop("KB_URL", None)
     root = f"http://127.0.0.1:{port}"
     # A file, not a pipe: a pipe nobody reads fills up with access logs and blocks the server.
-    with tempfile.TemporaryFile() as log:
+    with open(log_path, "w+b") if log_path else tempfile.TemporaryFile() as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "kb", "serve", "--port", str(port)],
             env=env,

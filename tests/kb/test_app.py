@@ -1,14 +1,19 @@
 """create_app: start-up loading, reloading on changed data, refusing invalid data."""
 
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from kb.app import create_app
 from kb.config import Settings
 from kb.content import ContentError, data_version
 from tests.kb.glossary_factory import TERMS, glossary_with, glossary_without, write_glossary
+from tests.kb.live import free_port
 
 
 def health(settings: Settings) -> dict[str, object]:
@@ -77,7 +82,7 @@ def test_openapi_documents_every_route() -> None:
         "/api/v1/health",
         "/api/v1/export/{format}",
     }
-    assert "404" in schema["paths"]["/api/v1/terms/{slug}"]["get"]["responses"]
+    assert {"404", "503"} <= set(schema["paths"]["/api/v1/terms/{slug}"]["get"]["responses"])
     term = schema["paths"]["/api/v1/terms/{slug}"]
     assert set(term) == {"get", "put", "patch", "delete"}
     for method in ("put", "patch", "delete"):
@@ -99,3 +104,36 @@ def test_405_names_every_method_of_the_path(method: str, path: str, allowed: str
     assert response.status_code == 405
     assert response.headers["allow"] == allowed
     assert response.json() == {"detail": "Method Not Allowed"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_unexpected_error_is_one_logged_500_on_a_connection_that_stays_usable(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings)
+
+    @app.get("/api/v1/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    # A real server: only it keeps (or drops) connections. Its log goes through the root
+    # logger (log_config=None), where caplog sees it.
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            failed = http.get("/api/v1/boom")
+            assert failed.status_code == 500
+            assert failed.json() == {"detail": "internal server error"}
+            assert http.get("/api/v1/health").status_code == 200  # the same connection
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    tracebacks = [record for record in caplog.records if record.exc_info]
+    assert [record.getMessage() for record in tracebacks] == ["unhandled error on GET /api/v1/boom"]
