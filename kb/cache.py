@@ -6,11 +6,15 @@ database round trip, for as long as the version is unchanged. The version is re-
 ``kb.watch`` says another process may have changed the database (checked on every request,
 without a round trip), and at least every ``ttl`` seconds; writes made through this process
 invalidate at once.
+
+The cache is bounded twice: by entries and by bytes (bodies, tags and keys, plus a fixed
+allowance for the bookkeeping of each entry), dropping the least recently used first, so that
+neither many small responses nor a few large ones (wide searches, whole-graph pages) can grow
+a worker without limit. A response larger than the whole byte budget is served, not kept.
 """
 
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -20,6 +24,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from kb import repository
+from kb.lru import ENTRY_OVERHEAD, BoundedLRU
 from kb.watch import Watch
 
 
@@ -46,20 +51,40 @@ class Rendered:
         return cls(body, f'"{digest}"' if version is None else f'"{version}-{digest}"')
 
 
+def footprint(key: Hashable, rendered: Rendered) -> int:
+    """The bytes an entry is counted as: its body, tag and key text, and ``ENTRY_OVERHEAD``."""
+    return len(rendered.body) + len(rendered.etag) + len(repr(key)) + ENTRY_OVERHEAD
+
+
 class ResponseCache:
     def __init__(
-        self, engine: Engine, *, ttl: float, max_entries: int, watch: Watch | None = None
+        self,
+        engine: Engine,
+        *,
+        ttl: float,
+        max_entries: int,
+        max_bytes: int | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self._engine = engine
         self._watch = watch
         self._ttl = ttl
-        self._max_entries = max_entries
-        self._entries: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self._entries: BoundedLRU[Rendered] = BoundedLRU(
+            max_entries=max_entries, max_bytes=max_bytes
+        )
         self._version: str | None = None
         self._checked_at = float("-inf")
         # Bumped on every invalidation, so a response built from old data is never stored
         # after the cache has moved on to a new version.
         self._generation = 0
+
+    @property
+    def size_bytes(self) -> int:
+        """What the kept entries are counted as (see ``footprint``)."""
+        return self._entries.nbytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def invalidate(self) -> None:
         self._entries.clear()
@@ -81,10 +106,8 @@ class ResponseCache:
             return hit
         generation = self._generation
         rendered = await run_in_threadpool(self._render, render)
-        if generation == self._generation and self._max_entries:
-            self._entries[key] = rendered
-            if len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+        if generation == self._generation:
+            self._entries.put(key, rendered, footprint(key, rendered))
         return rendered
 
     def _render(self, render: Callable[[Session], Rendered]) -> Rendered:

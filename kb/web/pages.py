@@ -8,6 +8,7 @@ cached page costs what a cached API lookup costs.
 
 import itertools
 import json
+import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -75,10 +76,38 @@ class _Moved(Exception):
 # --- helpers ---------------------------------------------------------------------------------
 
 
+# A Host header naming a host (a DNS name, IPv4 or bracketed IPv6 address) and maybe a port.
+_HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?")
+
+
 def public_root(request: Request) -> str:
     """The site's root URL, without a trailing slash: ``KB_PUBLIC_URL`` or the request's."""
+    return _root(request)[0]
+
+
+def _root(request: Request) -> tuple[str, bool]:
+    """The site's root URL, and whether pages linking to it may be cached.
+
+    Pages embed the root (canonical links, JSON-LD, the sitemap), so a cached page is kept per
+    root. The root is ``KB_PUBLIC_URL`` when set; otherwise the request's, which comes from
+    its Host header: only a host of ``KB_ALLOWED_HOSTS`` reached at the server's own port (or
+    with no port) gets its own cached pages, so that made-up Host headers cannot fill the
+    cache or push out what others need.
+    """
     configured: str | None = request.app.state.public_url
-    return (configured or str(request.base_url)).rstrip("/")
+    if configured:
+        return configured.rstrip("/"), True
+    asked = str(request.base_url).rstrip("/")
+    match = _HOST.fullmatch(request.headers.get("host", "").lower())
+    if match is None:
+        return asked, False
+    server = request.scope.get("server")
+    port = match["port"]
+    allowed: frozenset[str] = request.app.state.allowed_hosts
+    trusted = match["name"].strip("[]") in allowed and (
+        port is None or (server is not None and int(port) == server[1])
+    )
+    return str(request.base_url.replace(netloc=match[0])).rstrip("/"), trusted
 
 
 def _json_ld(data: dict[str, Any]) -> str:
@@ -142,13 +171,20 @@ async def _send(
 ) -> Response:
     """The page built by ``render_page`` (given a session and the site's root URL), cached;
     ``missing`` is what the 404 page says if it raises NotFound."""
-    root = public_root(request)
+    root, cacheable = _root(request)
 
     def build(session: Session) -> Rendered:
         return render_page(session, root)
 
+    def build_once() -> Rendered:
+        with Session(get_engine(request)) as session:
+            return build(session)
+
     try:
-        rendered = await cache_of(request).get_rendered(("page", *key, root), build)
+        if cacheable:
+            rendered = await cache_of(request).get_rendered(("page", *key, root), build)
+        else:
+            rendered = await run_in_threadpool(build_once)
     except NotFound as exc:
         return await not_found_page(request, exc.body.suggestions, missing)
     except _Moved as moved:
