@@ -21,7 +21,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from kb import graph, repository
-from kb.api.demos import source_code
+from kb.api.demos import plot_url, source_code
 from kb.api.deps import cache_of, get_engine
 from kb.api.errors import NotFound
 from kb.api.responses import send
@@ -223,7 +223,12 @@ class DemoPanel:
     title: str
     description: str
     run_url: str
-    controls: list[forms.Control]
+    featured: list[forms.Control]
+    """The parameters shown first, the demo's ``featured`` ones."""
+    more: list[forms.Control]
+    """The others, in their model's order, under "More parameters"."""
+    default_plot: str
+    """The plot of the run with every parameter at its default."""
     sources: list[SourceCode]
     known_terms: dict[str, str]
     """Names of the terms the sources implement, by slug: those in this glossary only."""
@@ -233,6 +238,8 @@ def _demo_panel(session: Session, detail: TermDetail) -> DemoPanel | None:
     demo = registry.get(detail.demo.slug) if detail.demo else None
     if demo is None:
         return None
+    controls = forms.controls(demo.params.model_json_schema())
+    by_name = {control.name: control for control in controls}
     known = {}
     for source in demo.sources:
         term = repository.find_term(session, source.term)
@@ -243,7 +250,9 @@ def _demo_panel(session: Session, detail: TermDetail) -> DemoPanel | None:
         title=demo.title,
         description=demo.description,
         run_url=f"{API_PREFIX}/terms/{detail.slug}/demo",
-        controls=forms.controls(demo.params.model_json_schema()),
+        featured=[by_name[name] for name in demo.featured_params],
+        more=[c for c in controls if c.name not in demo.featured_params],
+        default_plot=plot_url(detail.slug, demo.params()),
         sources=source_code(demo),
         known_terms=known,
     )
