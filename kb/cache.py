@@ -7,8 +7,8 @@ database round trip, for as long as the version is unchanged. The version is re-
 without a round trip), and at least every ``ttl`` seconds; writes made through this process
 invalidate at once.
 
-The cache is bounded twice: by entries and by bytes (bodies, tags and keys, plus a fixed
-allowance for the bookkeeping of each entry), dropping the least recently used first, so that
+The cache is bounded twice: by entries and by bytes (bodies, tags and keys, plus an allowance
+for the bookkeeping of each entry), dropping the least recently used first, so that
 neither many small responses nor a few large ones (wide searches, whole-graph pages) can grow
 a worker without limit. A response larger than the whole byte budget is served, not kept.
 """
@@ -24,7 +24,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from kb import repository
-from kb.lru import ENTRY_OVERHEAD, BoundedLRU
+from kb.lru import BoundedLRU, weight
 from kb.watch import Watch
 
 
@@ -52,8 +52,8 @@ class Rendered:
 
 
 def footprint(key: Hashable, rendered: Rendered) -> int:
-    """The bytes an entry is counted as: its body, tag and key text, and ``ENTRY_OVERHEAD``."""
-    return len(rendered.body) + len(rendered.etag) + len(repr(key)) + ENTRY_OVERHEAD
+    """The bytes an entry is counted as (see ``kb.lru.weight``)."""
+    return weight(key, rendered.body, rendered.etag)
 
 
 class ResponseCache:

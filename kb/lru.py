@@ -1,20 +1,34 @@
 """A least-recently-used map bounded both in entries and in bytes (the response and demo caches).
 
-What an entry weighs is the caller's to say (``put``'s ``size``): the bytes its value holds,
-plus ``ENTRY_OVERHEAD`` for the bookkeeping every entry costs whatever its size.
+What an entry weighs is the caller's to say (``put``'s ``size``), usually ``weight`` of its key
+and of what its value holds: their sizes as Python objects, plus ``ENTRY_OVERHEAD`` for the
+bookkeeping every entry costs whatever its size.
 """
 
 import math
+import sys
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
-# What an entry costs beyond the texts it holds: the dict slot, the key tuple, the value
-# object and the headers of its bytes and str objects (measured with tracemalloc in
-# tests/kb/test_cache_bounds.py, rounded up).
+# What an entry costs beyond its key and the objects its value holds: the map's slot and link,
+# the (value, size) pair and the value object itself (about 200 bytes measured with tracemalloc
+# in tests/kb/test_cache_bounds.py; rounded up).
 ENTRY_OVERHEAD = 512
+
+
+def weight(*parts: object) -> int:
+    """The bytes an entry holding ``parts`` is counted as: each part's size as a Python object
+    (a tuple or list with its items), and ``ENTRY_OVERHEAD``. Objects that entries share (small
+    integers, None) are counted in each: the bound errs on the safe side."""
+    return ENTRY_OVERHEAD + sum(map(_size, parts))
+
+
+def _size(part: object) -> int:
+    inner = sum(map(_size, part)) if isinstance(part, tuple | list) else 0
+    return sys.getsizeof(part) + inner
 
 
 class BoundedLRU(Generic[V]):

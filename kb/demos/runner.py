@@ -26,7 +26,7 @@ from typing import Any
 from kb.demos import worker
 from kb.demos.base import DemoParams
 from kb.demos.worker import Job
-from kb.lru import ENTRY_OVERHEAD, BoundedLRU
+from kb.lru import BoundedLRU, weight
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,8 @@ def _receive(connection: Connection) -> Any:
 
 
 def footprint(key: Hashable, outcome: Outcome) -> int:
-    """The bytes a kept outcome is counted as: its texts, its key's, and ``ENTRY_OVERHEAD``."""
-    texts = len(outcome.body) + len(outcome.svg or b"") + len(repr(key))
-    return texts + sum(map(len, outcome.references or [])) + ENTRY_OVERHEAD
+    """The bytes a kept outcome is counted as (see ``kb.lru.weight``)."""
+    return weight(key, outcome.body, outcome.svg, outcome.references)
 
 
 class Runner:

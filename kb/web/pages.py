@@ -6,8 +6,10 @@ once per data version and kept in the API's response cache (``kb.cache``), with 
 cached page costs what a cached API lookup costs.
 """
 
+import functools
 import itertools
 import json
+import logging
 import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from kb.relations import Relation
 from kb.rules import lookup_key
 from kb.schemas import API_PREFIX, ReferenceModel, TermDetail, TermSummary
 from kb.web import drawing, forms, render
+
+log = logging.getLogger(__name__)
 
 HTML = "text/html; charset=utf-8"
 SITE_NAME = "ML glossary"
@@ -83,6 +87,16 @@ _HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5
 def public_root(request: Request) -> str:
     """The site's root URL, without a trailing slash: ``KB_PUBLIC_URL`` or the request's."""
     return _root(request)[0]
+
+
+@functools.cache
+def _warn_uncached() -> None:
+    # Once per process: a deployment behind a proxy that is not configured would otherwise
+    # never learn why its pages are slow, and a stream of made-up hosts must not fill the log.
+    log.warning(
+        "a page was asked for under a Host that is not in KB_ALLOWED_HOSTS (at this port) and "
+        "KB_PUBLIC_URL is unset: such pages are built afresh each time, never cached"
+    )
 
 
 def _root(request: Request) -> tuple[str, bool]:
@@ -184,6 +198,7 @@ async def _send(
         if cacheable:
             rendered = await cache_of(request).get_rendered(("page", *key, root), build)
         else:
+            _warn_uncached()
             rendered = await run_in_threadpool(build_once)
     except NotFound as exc:
         return await not_found_page(request, exc.body.suggestions, missing)

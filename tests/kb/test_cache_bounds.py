@@ -17,6 +17,7 @@ from kb.app import create_app
 from kb.cache import Rendered, ResponseCache, footprint
 from kb.config import MIB, Settings
 from kb.lru import BoundedLRU
+from kb.web import pages
 
 BOUND_MB = 0.25
 
@@ -46,16 +47,17 @@ def test_the_entry_bound_holds_too(max_entries: int, max_bytes: int | None) -> N
     assert [lru.get(i) for i in range(5)][5 - max_entries :] == list(range(5 - max_entries, 5))
 
 
-@pytest.mark.parametrize("body_size", [0, 200, 5000])
-def test_the_counted_size_covers_the_memory_really_held(body_size: int) -> None:
-    """ENTRY_OVERHEAD is honest: tracemalloc sees no more than the entries are counted as."""
+@pytest.mark.parametrize(("body_size", "word"), [(0, "wide"), (200, "größer"), (5000, "広い🙂")])
+def test_the_counted_size_covers_the_memory_really_held(body_size: int, word: str) -> None:
+    """The weights are honest, whatever the characters in the keys: tracemalloc sees no more
+    than the entries are counted as."""
     lru: BoundedLRU[Rendered] = BoundedLRU(max_entries=10**6, max_bytes=None)
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         for i in range(2000):
-            key = ("search", f"wide query number {i}", "wide query", 100, 0, None, None)
+            key = ("search", f"{word} query number {i}" * 20, word, 100, 0, None, ("a", "b"))
             rendered = Rendered.of_bytes(b"x" * body_size + str(i).encode())
             lru.put(key, rendered, footprint(key, rendered))
         held = tracemalloc.get_traced_memory()[0] - before
@@ -78,7 +80,10 @@ def _cache(client: TestClient) -> ResponseCache:
     return cache
 
 
-def test_made_up_hosts_get_right_pages_but_no_cache_entries(bounded_client: TestClient) -> None:
+def test_made_up_hosts_get_right_pages_but_no_cache_entries(
+    bounded_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    pages._warn_uncached.cache_clear()
     cache = _cache(bounded_client)
     for path in ("/graph", "/", "/terms/adam-optimizer", "/sitemap.xml"):
         bounded_client.get(path, headers={"Host": "localhost"})
@@ -93,6 +98,9 @@ def test_made_up_hosts_get_right_pages_but_no_cache_entries(bounded_client: Test
             assert bounded_client.get(path, headers={"Host": host}).status_code == 200
         assert len(cache) == kept, path
         assert "http://localhost/" in bounded_client.get(path, headers={"Host": "localhost"}).text
+    # The operator hears of it once, not once per request.
+    warnings = [r for r in caplog.records if "KB_ALLOWED_HOSTS" in r.getMessage()]
+    assert len(warnings) == 1
 
 
 def test_allowed_hosts_have_cached_pages_of_their_own(bounded_client: TestClient) -> None:
