@@ -2,9 +2,11 @@
 
 ``--demo-clients`` clients post default demo runs with fresh seeds (nothing is cached; a 503
 refusal is honoured for 50 ms, then the client presses again); ``--read-clients`` clients GET a
-mix of JSON lookups, searches and pages. Each client keeps one connection. After ``--seconds``
-it prints one JSON object: response counts by kind and status, transport errors, and the read
-latencies' percentiles (ms).
+mix of JSON lookups, searches and pages, every ``--hostile-every``th read one that no cache can
+hold (the graph page under a made-up Host, a wide search never sent before). Each client keeps
+one connection. After ``--seconds``
+it prints one JSON object: response counts by kind and status, transport errors, and the
+percentiles (ms) of the reads' latencies, the ones no cache can hold apart.
 
     .venv/bin/python bench/flood.py --base http://127.0.0.1:8000 --demo-clients 16 --seconds 10
 """
@@ -42,6 +44,7 @@ class Tally:
         self.statuses: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.read_ms: list[float] = []
+        self.hostile_ms: list[float] = []
         self.seeds = itertools.count(1_000)
 
 
@@ -62,31 +65,56 @@ async def demo_client(base: str, terms: list[str], stop: float, tally: Tally, i:
                 await asyncio.sleep(0.05)
 
 
-async def read_client(base: str, stop: float, tally: Tally, i: int) -> None:
+def hostile(n: int) -> tuple[str, dict[str, str]]:
+    """A request whose cache key no one has sent before: the graph page under a made-up Host,
+    or a wide search with a new word in it."""
+    if n % 2:
+        return "/graph", {"Host": f"h{n}.flood.example"}
+    return f"/api/v1/search?q=adam+optimizer+{n}&limit=100", {}
+
+
+async def read_client(base: str, stop: float, tally: Tally, i: int, hostile_every: int) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        for path in itertools.cycle(READS[i % len(READS) :] + READS[: i % len(READS)]):
+        reads = itertools.cycle(READS[i % len(READS) :] + READS[: i % len(READS)])
+        for n in itertools.count(i * 1_000_000):
             if time.monotonic() >= stop:
                 return
+            path, headers, times = next(reads), {}, tally.read_ms
+            if hostile_every and n % hostile_every == 0:
+                (path, headers), times = hostile(n // hostile_every), tally.hostile_ms
             start = time.perf_counter()
             try:
-                response = await client.get(path)
+                response = await client.get(path, headers=headers)
             except httpx.HTTPError as exc:
                 tally.errors[f"read {type(exc).__name__}"] += 1
                 continue
-            tally.read_ms.append((time.perf_counter() - start) * 1e3)
+            times.append((time.perf_counter() - start) * 1e3)
             tally.statuses[f"read {response.status_code}"] += 1
 
 
-async def flood(base: str, demo_clients: int, read_clients: int, seconds: float) -> Tally:
+async def flood(
+    base: str, demo_clients: int, read_clients: int, seconds: float, hostile_every: int
+) -> Tally:
     tally = Tally()
     catalogue = httpx.get(f"{base}/api/v1/demos", timeout=60).json()["items"]
     terms = [item["term"] for item in catalogue]
     stop = time.monotonic() + seconds
     await asyncio.gather(
         *(demo_client(base, terms, stop, tally, i) for i in range(demo_clients)),
-        *(read_client(base, stop, tally, i) for i in range(read_clients)),
+        *(read_client(base, stop, tally, i, hostile_every) for i in range(read_clients)),
     )
     return tally
+
+
+def percentiles(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
+    if not ordered:
+        return {}
+    return {
+        "p50": statistics.median(ordered),
+        "p99": ordered[int(0.99 * (len(ordered) - 1))],
+        "max": ordered[-1],
+    }
 
 
 def main() -> None:
@@ -95,24 +123,27 @@ def main() -> None:
     parser.add_argument("--demo-clients", type=int, default=16)
     parser.add_argument("--read-clients", type=int, default=0)
     parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument(
+        "--hostile-every",
+        type=int,
+        default=0,
+        help="make every Nth read one that no cache holds (a made-up Host, a new search)",
+    )
     options = parser.parse_args()
     tally = asyncio.run(
-        flood(options.base, options.demo_clients, options.read_clients, options.seconds)
-    )
-    reads = sorted(tally.read_ms)
-    percentiles = (
-        {
-            "p50": statistics.median(reads),
-            "p99": reads[int(0.99 * (len(reads) - 1))],
-            "max": reads[-1],
-        }
-        if reads
-        else {}
+        flood(
+            options.base,
+            options.demo_clients,
+            options.read_clients,
+            options.seconds,
+            options.hostile_every,
+        )
     )
     summary = {
         "statuses": dict(sorted(tally.statuses.items())),
         "errors": dict(tally.errors),
-        "read_ms": percentiles,
+        "read_ms": percentiles(tally.read_ms),
+        "hostile_ms": percentiles(tally.hostile_ms),
     }
     print(json.dumps(summary))
 
