@@ -160,11 +160,14 @@ def start_uvicorn(
     return wait_ready(server, port, ready_path, timeout, " ".join(app))
 
 
-def start_kb_serve(env: dict[str, str], port: int, ready_path: str) -> subprocess.Popen[bytes]:
-    """``kb serve`` as an operator runs it (its access log goes nowhere), once it answers."""
+def start_kb_serve(
+    env: dict[str, str], port: int, ready_path: str, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """``kb serve`` as an operator runs it (its access log goes nowhere), once it answers;
+    ``python -m`` imports from ``cwd`` first: another checkout there serves that version."""
     command = [sys.executable, "-m", "kb", "serve", "--port", str(port)]
     server = subprocess.Popen(
-        command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL
+        command, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL
     )
     return wait_ready(server, port, ready_path, 300, "kb serve")
 
