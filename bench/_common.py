@@ -145,13 +145,40 @@ def start_uvicorn(
     ready_path: str,
     timeout: float = 120,
     cwd: Path = ROOT,
+    access_log: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """uvicorn serving ``app`` (its command-line arguments) with one worker and no access log,
-    returned once ``ready_path`` answers 2xx. ``python -m`` imports from ``cwd`` first: another
-    checkout of the code there serves that version."""
-    command = [sys.executable, "-m", "uvicorn", *app, "--port", str(port)]
-    command += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
-    server = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd)
+    """uvicorn serving ``app`` (its command-line arguments) with one worker and no access log
+    (unless ``access_log``: then it goes nowhere, as formatted as ever), returned once
+    ``ready_path`` answers 2xx. ``python -m`` imports from ``cwd`` first: another checkout of
+    the code there serves that version."""
+    command = [sys.executable, "-m", "uvicorn", *app, "--port", str(port), "--workers", "1"]
+    if access_log:
+        server = subprocess.Popen(
+            command, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL
+        )
+    else:
+        command += ["--no-access-log", "--log-level", "warning"]
+        server = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd)
+    return wait_ready(server, port, ready_path, timeout, " ".join(app))
+
+
+def start_kb_serve(
+    env: dict[str, str], port: int, ready_path: str, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """``kb serve`` as an operator runs it (its access log goes nowhere), once it answers;
+    ``python -m`` imports from ``cwd`` first: another checkout there serves that version."""
+    command = [sys.executable, "-m", "kb", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        command, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL
+    )
+    return wait_ready(server, port, ready_path, 300, "kb serve")
+
+
+def wait_ready(
+    server: subprocess.Popen[bytes], port: int, ready_path: str, timeout: float, app: str
+) -> subprocess.Popen[bytes]:
+    """``server`` once ``ready_path`` answers 2xx; killed, and the run ended, if it does not
+    within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from kb import loader
 from kb.api import categories, demos, errors, export, graph, health, search, terms, writes
 from kb.cache import ResponseCache
-from kb.config import Settings, get_settings
+from kb.config import MIB, Settings, get_settings
 from kb.db import in_memory, make_engine, migrate
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
@@ -40,12 +40,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         change_watch = watch(engine)
         app.state.cache = ResponseCache(
-            engine, ttl=settings.cache_ttl, max_entries=settings.cache_size, watch=change_watch
+            engine,
+            ttl=settings.cache_ttl,
+            max_entries=settings.cache_size,
+            max_bytes=int(settings.cache_mb * MIB),
+            watch=change_watch,
         )
         app.state.demo_runner = Runner(
             timeout_s=settings.demo_timeout_s,
             concurrency=settings.demo_concurrency,
             cache_size=settings.demo_cache_size,
+            cache_bytes=int(settings.demo_cache_mb * MIB),
             memory_mb=settings.demo_memory_mb,
         )
         await app.state.demo_runner.start()
@@ -65,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.api_keys = settings.api_keys
     app.state.public_url = settings.public_url
+    app.state.allowed_hosts = frozenset(settings.allowed_hosts)
     errors.install(app)
     writes.install(app)
     for module in (terms, categories, search, graph, demos, health, export):

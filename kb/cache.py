@@ -10,13 +10,17 @@ invalidate at once.
 While the database cannot be reached, cached responses are still served (nothing can have
 changed the data without the database), with their ``age``: the seconds since the version was
 last read; a miss is built if it can be (the demo list needs no database).
+
+The cache is bounded twice: by entries and by bytes (bodies, tags and keys, plus an allowance
+for the bookkeeping of each entry), dropping the least recently used first, so that
+neither many small responses nor a few large ones (wide searches, whole-graph pages) can grow
+a worker without limit. A response larger than the whole byte budget is served, not kept.
 """
 
 import dataclasses
 import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -27,6 +31,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from kb import repository
+from kb.lru import BoundedLRU, weight
 from kb.outage import outage_of, unavailable_cause
 from kb.watch import Watch
 
@@ -59,16 +64,28 @@ class Rendered:
         return cls(body, f'"{digest}"' if version is None else f'"{version}-{digest}"')
 
 
+def footprint(key: Hashable, rendered: Rendered) -> int:
+    """The bytes an entry is counted as (see ``kb.lru.weight``)."""
+    return weight(key, rendered.body, rendered.etag)
+
+
 class ResponseCache:
     def __init__(
-        self, engine: Engine, *, ttl: float, max_entries: int, watch: Watch | None = None
+        self,
+        engine: Engine,
+        *,
+        ttl: float,
+        max_entries: int,
+        max_bytes: int | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self._engine = engine
         self._outage = outage_of(engine)
         self._watch = watch
         self._ttl = ttl
-        self._max_entries = max_entries
-        self._entries: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self._entries: BoundedLRU[Rendered] = BoundedLRU(
+            max_entries=max_entries, max_bytes=max_bytes
+        )
         self._version: str | None = None
         self._checked_at = float("-inf")
         # When the version was last read, and whether reading it failed since.
@@ -77,6 +94,14 @@ class ResponseCache:
         # Bumped on every invalidation, so a response built from old data is never stored
         # after the cache has moved on to a new version.
         self._generation = 0
+
+    @property
+    def size_bytes(self) -> int:
+        """What the kept entries are counted as (see ``footprint``)."""
+        return self._entries.nbytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def invalidate(self) -> None:
         self._entries.clear()
@@ -100,10 +125,8 @@ class ResponseCache:
             return hit
         generation = self._generation
         rendered = await run_in_threadpool(self._render, render)
-        if generation == self._generation and self._max_entries:
-            self._entries[key] = rendered
-            if len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+        if generation == self._generation:
+            self._entries.put(key, rendered, footprint(key, rendered))
         return rendered
 
     def _render(self, render: Callable[[Session], Rendered]) -> Rendered:

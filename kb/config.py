@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = _time_limit(
         1.0, 0.01, "Longest a request waits for a free connection of the pool."
     )
+    cache_mb: float = Field(
+        default=64,
+        ge=0,
+        description="Most MiB of responses kept in each worker's read cache (0 disables it).",
+    )
     demo_timeout_s: float = Field(
         default=5.0,
         gt=0,
@@ -65,11 +70,23 @@ class Settings(BaseSettings):
     demo_cache_size: int = Field(
         default=128, ge=0, description="Most recent demo results (and plots) kept in memory."
     )
+    demo_cache_mb: float = Field(
+        default=16,
+        ge=0,
+        description="Most MiB of recent demo results and plots kept per API process.",
+    )
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
         description="The site's public root URL (https://glossary.example.org) for the canonical "
         "links, sitemap and JSON-LD of the web pages; unset: the URL each request came to.",
+    )
+    allowed_hosts: list[str] = Field(
+        default=["localhost", "127.0.0.1", "::1"],
+        description="Without KB_PUBLIC_URL: the host names (JSON list) whose pages are cached "
+        "with links to that host, when a request reaches the server's own port by one of them. "
+        "Pages asked for by any other Host are built afresh each time and never cached, so "
+        "that made-up Host headers cannot fill the cache.",
     )
     demo_memory_mb: int = Field(
         default=1024,
@@ -104,6 +121,20 @@ class Settings(BaseSettings):
                     " (64 characters), not the key itself: `kb keys new` prints it"
                 )
         return keys
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if re.fullmatch(r"[A-Za-z0-9.:\-]{1,253}", host) is None:
+                raise ValueError(
+                    f"{host!r} is not a host name or IP address (give names such as "
+                    '"glossary.example.org" or "::1", without scheme or port)'
+                )
+        return [host.lower() for host in hosts]
+
+
+MIB = 1 << 20
 
 
 @lru_cache

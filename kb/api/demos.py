@@ -275,7 +275,8 @@ class _Refused(Exception):
         self.response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _plot_url(term: str, params: DemoParams) -> str:
+def plot_url(term: str, params: DemoParams) -> str:
+    """Where the plot of a run of ``term``'s demo with ``params`` is drawn."""
     query = to_query(params)
     return f"{API_PREFIX}/terms/{term}/demo/plot.svg" + (f"?{query}" if query else "")
 
@@ -306,7 +307,7 @@ async def run_demo(request: Request, slug: SlugOrAlias) -> Response:
         seed=params.seed,
         elapsed_ms=outcome.elapsed_ms,
         reference=outcome.references or [source.ref for source in demo.sources],
-        plot=_plot_url(target.term, params),
+        plot=plot_url(target.term, params),
         cached=outcome.cached,
     )
     # Two JSON objects joined into one ({head..., metrics, series}): the worker encoded the

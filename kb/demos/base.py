@@ -82,6 +82,9 @@ class Source:
         return f"{self.module}:{self.name}"
 
 
+FEATURED_BY_DEFAULT = 3
+
+
 @dataclass(frozen=True)
 class Demo(Generic[P]):
     """One demo. ``run``, ``plot`` and ``cost`` must be module-level functions: the worker
@@ -100,6 +103,20 @@ class Demo(Generic[P]):
     """Estimated cost in budget units (see ``COST_BUDGET``)."""
     cost_drivers: tuple[str, ...]
     """Parameters that raise the cost, in the order a caller should lower them."""
+    featured: tuple[str, ...] = ()
+    """The few parameters that tell most about the algorithm, which the web form shows first
+    (the rest under "More parameters"); empty: the first ``FEATURED_BY_DEFAULT``."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.featured) - set(self.params.model_fields)
+        if unknown:
+            raise ValueError(f"demo {self.slug!r}: featured names no parameter {sorted(unknown)}")
+
+    @property
+    def featured_params(self) -> tuple[str, ...]:
+        """``featured``, or the first ``FEATURED_BY_DEFAULT`` parameters after the seed."""
+        names = [name for name in self.params.model_fields if name != "seed"]
+        return self.featured or tuple(names[:FEATURED_BY_DEFAULT])
 
 
 # --- the budget ------------------------------------------------------------------------------

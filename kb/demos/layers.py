@@ -187,6 +187,7 @@ ACTIVATIONS = Demo(
     ),
     cost=cost_activations,
     cost_drivers=("points", "activations"),
+    featured=("activations", "x_min", "x_max"),
 )
 
 
@@ -364,4 +365,5 @@ ATTENTION = Demo(
     ),
     cost=cost_attention,
     cost_drivers=("dim",),
+    featured=("self_attention", "mask", "scale"),
 )

@@ -192,6 +192,7 @@ AUTOENCODER = Demo(
     ),
     cost=cost_autoencoder,
     cost_drivers=("epochs", "n_samples", "code_size", "n_features"),
+    featured=("dataset", "code_size", "activation", "corruption"),
 )
 
 
@@ -323,4 +324,5 @@ RBM = Demo(
     ),
     cost=cost_rbm,
     cost_drivers=("epochs", "n_hidden", "k", "sample_steps", "repeats", "side"),
+    featured=("method", "k", "n_hidden", "epochs"),
 )

@@ -215,6 +215,7 @@ BACKPROP = Demo(
     ),
     cost=cost_backprop,
     cost_drivers=("epochs", "n_samples", "hidden", "check_samples"),
+    featured=("dataset", "hidden", "activation", "epochs"),
 )
 
 
@@ -428,6 +429,7 @@ BATCH_NORM = Demo(
     ),
     cost=cost_batchnorm,
     cost_drivers=("steps", "hidden", "depth", "batch_size", "n_samples"),
+    featured=("dataset", "depth", "batch_size", "lr"),
 )
 
 
@@ -643,6 +645,7 @@ ADAPTER = Demo(
     ),
     cost=cost_adapter,
     cost_drivers=("epochs", "pretrain_epochs", "n_samples", "d_model", "approaches"),
+    featured=("approaches", "bottleneck", "adapter_activation"),
 )
 
 
@@ -804,4 +807,5 @@ BATCH_SIZE = Demo(
     ),
     cost=cost_batch_size,
     cost_drivers=("epochs", "batch_sizes", "n_samples", "noise_samples", "hidden"),
+    featured=("batch_sizes", "scale_lr", "optimizer", "lr"),
 )

@@ -369,6 +369,7 @@ ADAM = Demo(
     ),
     cost=cost_comparison,
     cost_drivers=("steps", "optimizers", "n_samples", "n_features"),
+    featured=("problem", "optimizers", "steps", "adam_lr"),
 )
 
 
@@ -530,4 +531,5 @@ WEIGHT_DECAY = Demo(
     ),
     cost=cost_weight_decay,
     cost_drivers=("steps", "variants", "n_test", "n_features", "n_train"),
+    featured=("variants", "weight_decay", "lr", "steps"),
 )

@@ -8,7 +8,8 @@ the runner's own, never on the event loop or on the pool that serves database re
 
 At most ``concurrency`` workers run at once; a run that would exceed it is refused at once
 (``Saturated``), not queued. Identical requests share one run while it is in progress, and
-recent outcomes are kept, keyed by the caller (demo, parameters, seed).
+recent outcomes are kept, keyed by the caller (demo, parameters, seed), bounded both in number
+and in bytes (results, plots and keys), the least recently used dropped first.
 """
 
 import asyncio
@@ -16,7 +17,6 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.context
-from collections import OrderedDict
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,6 +26,7 @@ from typing import Any
 from kb.demos import worker
 from kb.demos.base import DemoParams
 from kb.demos.worker import Job
+from kb.lru import BoundedLRU, weight
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,25 @@ def _receive(connection: Connection) -> Any:
         return None
 
 
+def footprint(key: Hashable, outcome: Outcome) -> int:
+    """The bytes a kept outcome is counted as (see ``kb.lru.weight``)."""
+    return weight(key, outcome.body, outcome.svg, outcome.references)
+
+
 class Runner:
     def __init__(
-        self, *, timeout_s: float, concurrency: int, cache_size: int, memory_mb: int | None
+        self,
+        *,
+        timeout_s: float,
+        concurrency: int,
+        cache_size: int,
+        memory_mb: int | None,
+        cache_bytes: int | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.concurrency = concurrency
         self.memory_mb = memory_mb
-        self._cache_size = cache_size
-        self._cache: OrderedDict[Hashable, Outcome] = OrderedDict()
+        self._cache: BoundedLRU[Outcome] = BoundedLRU(max_entries=cache_size, max_bytes=cache_bytes)
         self._pending: dict[tuple[Hashable, bool], asyncio.Task[Outcome]] = {}
         self._active = 0
         self._live: set[multiprocessing.process.BaseProcess] = set()
@@ -85,6 +96,11 @@ class Runner:
     def active(self) -> int:
         """Runs in progress."""
         return self._active
+
+    @property
+    def cache_bytes(self) -> int:
+        """What the kept outcomes are counted as (see ``footprint``)."""
+        return self._cache.nbytes
 
     async def start(self) -> None:
         """Start the fork server and one worker, so the first request does not pay for it.
@@ -116,7 +132,6 @@ class Runner:
         wants_plot = job.plot is not None
         hit = self._cache.get(key)
         if hit is not None and (hit.svg is not None or not wants_plot):
-            self._cache.move_to_end(key)
             return replace(hit, cached=True)
         task = self._pending.get((key, wants_plot))
         if task is None and not wants_plot:
@@ -137,19 +152,12 @@ class Runner:
             self._active -= 1
             self._pending.pop(slot, None)
             if not finished.cancelled() and finished.exception() is None:
-                self._store(key, finished.result())
+                outcome = finished.result()
+                self._cache.put(key, outcome, footprint(key, outcome))
 
         task.add_done_callback(done)
         self._pending[slot] = task
         return task
-
-    def _store(self, key: Hashable, outcome: Outcome) -> None:
-        if self._cache_size <= 0:
-            return
-        self._cache[key] = outcome
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
 
     async def _execute(self, job: Job, timeout_s: float) -> Outcome:
         loop = asyncio.get_running_loop()

@@ -6,8 +6,11 @@ once per data version and kept in the API's response cache (``kb.cache``), with 
 cached page costs what a cached API lookup costs.
 """
 
+import functools
 import itertools
 import json
+import logging
+import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +24,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from kb import graph, repository
-from kb.api.demos import source_code
+from kb.api.demos import plot_url, source_code
 from kb.api.deps import cache_of, get_engine
 from kb.api.errors import NotFound
 from kb.api.responses import send
@@ -35,6 +38,8 @@ from kb.relations import Relation
 from kb.rules import lookup_key
 from kb.schemas import API_PREFIX, ReferenceModel, TermDetail, TermSummary
 from kb.web import drawing, forms, render
+
+log = logging.getLogger(__name__)
 
 HTML = "text/html; charset=utf-8"
 SITE_NAME = "ML glossary"
@@ -77,10 +82,48 @@ class _Moved(Exception):
 # --- helpers ---------------------------------------------------------------------------------
 
 
+# A Host header naming a host (a DNS name, IPv4 or bracketed IPv6 address) and maybe a port.
+_HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?")
+
+
 def public_root(request: Request) -> str:
     """The site's root URL, without a trailing slash: ``KB_PUBLIC_URL`` or the request's."""
+    return _root(request)[0]
+
+
+@functools.cache
+def _warn_uncached() -> None:
+    # Once per process: a deployment behind a proxy that is not configured would otherwise
+    # never learn why its pages are slow, and a stream of made-up hosts must not fill the log.
+    log.warning(
+        "a page was asked for under a Host that is not in KB_ALLOWED_HOSTS (at this port) and "
+        "KB_PUBLIC_URL is unset: such pages are built afresh each time, never cached"
+    )
+
+
+def _root(request: Request) -> tuple[str, bool]:
+    """The site's root URL, and whether pages linking to it may be cached.
+
+    Pages embed the root (canonical links, JSON-LD, the sitemap), so a cached page is kept per
+    root. The root is ``KB_PUBLIC_URL`` when set; otherwise the request's, which comes from
+    its Host header: only a host of ``KB_ALLOWED_HOSTS`` reached at the server's own port (or
+    with no port) gets its own cached pages, so that made-up Host headers cannot fill the
+    cache or push out what others need.
+    """
     configured: str | None = request.app.state.public_url
-    return (configured or str(request.base_url)).rstrip("/")
+    if configured:
+        return configured.rstrip("/"), True
+    asked = str(request.base_url).rstrip("/")
+    match = _HOST.fullmatch(request.headers.get("host", "").lower())
+    if match is None:
+        return asked, False
+    server = request.scope.get("server")
+    port = match["port"]
+    allowed: frozenset[str] = request.app.state.allowed_hosts
+    trusted = match["name"].strip("[]") in allowed and (
+        port is None or (server is not None and int(port) == server[1])
+    )
+    return str(request.base_url.replace(netloc=match[0])).rstrip("/"), trusted
 
 
 def _json_ld(data: dict[str, Any]) -> str:
@@ -144,13 +187,21 @@ async def _send(
 ) -> Response:
     """The page built by ``render_page`` (given a session and the site's root URL), cached;
     ``missing`` is what the 404 page says if it raises NotFound."""
-    root = public_root(request)
+    root, cacheable = _root(request)
 
     def build(session: Session) -> Rendered:
         return render_page(session, root)
 
+    def build_once() -> Rendered:
+        with Session(get_engine(request)) as session:
+            return build(session)
+
     try:
-        rendered = await cache_of(request).get_rendered(("page", *key, root), build)
+        if cacheable:
+            rendered = await cache_of(request).get_rendered(("page", *key, root), build)
+        else:
+            _warn_uncached()
+            rendered = await run_in_threadpool(build_once)
     except NotFound as exc:
         return await not_found_page(request, exc.body.suggestions, missing)
     except _Moved as moved:
@@ -189,7 +240,12 @@ class DemoPanel:
     title: str
     description: str
     run_url: str
-    controls: list[forms.Control]
+    featured: list[forms.Control]
+    """The parameters shown first, the demo's ``featured`` ones."""
+    more: list[forms.Control]
+    """The others, in their model's order, under "More parameters"."""
+    default_plot: str
+    """The plot of the run with every parameter at its default."""
     sources: list[SourceCode]
     known_terms: dict[str, str]
     """Names of the terms the sources implement, by slug: those in this glossary only."""
@@ -199,6 +255,8 @@ def _demo_panel(session: Session, detail: TermDetail) -> DemoPanel | None:
     demo = registry.get(detail.demo.slug) if detail.demo else None
     if demo is None:
         return None
+    controls = forms.controls(demo.params.model_json_schema())
+    by_name = {control.name: control for control in controls}
     known = {}
     for source in demo.sources:
         term = repository.find_term(session, source.term)
@@ -209,7 +267,9 @@ def _demo_panel(session: Session, detail: TermDetail) -> DemoPanel | None:
         title=demo.title,
         description=demo.description,
         run_url=f"{API_PREFIX}/terms/{detail.slug}/demo",
-        controls=forms.controls(demo.params.model_json_schema()),
+        featured=[by_name[name] for name in demo.featured_params],
+        more=[c for c in controls if c.name not in demo.featured_params],
+        default_plot=plot_url(detail.slug, demo.params()),
         sources=source_code(demo),
         known_terms=known,
     )

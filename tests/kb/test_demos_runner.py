@@ -196,3 +196,16 @@ async def test_the_lifespan_kills_runs_in_progress(tmp_path: Path) -> None:
     assert "died without a result" in response.json()["detail"]
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
+
+
+def test_kept_results_stay_within_their_byte_bound(tmp_path: Path) -> None:
+    bound = 2000 / 2**20  # MiB: room for two of these results (825 bytes each), not three
+    with demo_client(tmp_path, demo_cache_mb=bound) as client:
+        for seed in (1, 2, 3):
+            first = client.post(f"{API}/terms/gradient-descent/demo", json={"seed": seed})
+            assert first.json()["cached"] is False
+            assert 0 < runner(client).cache_bytes <= bound * 2**20
+        for seed, cached in ((3, True), (2, True), (1, False)):
+            again = client.post(f"{API}/terms/gradient-descent/demo", json={"seed": seed})
+            assert again.json()["cached"] is cached, seed
+            assert again.json()["metrics"]["seed"] == seed

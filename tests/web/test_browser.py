@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
+# Installed by the README's test command (`npm ci --prefix tests/web`, see package.json there).
+AXE = Path(__file__).with_name("node_modules") / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 BODIES = {term.slug: term.body for term in read_glossary(DATA).terms}
 # Only the loopback server may be asked for anything: no CDN, no font service, no telemetry.
 FLAGS = [
@@ -191,6 +194,10 @@ def test_search_results_page_and_did_you_mean(watched: Watched) -> None:
     assert not watched.errors, watched.errors
 
 
+DRAWN = """() => { const i = document.querySelector('#demo-result img.plot');
+  return i && i.complete && i.naturalWidth > 0; }"""
+
+
 def test_run_a_demo_from_its_form(watched: Watched) -> None:
     page = watched.page
     page.goto("/terms/adam-optimizer")
@@ -200,17 +207,23 @@ def test_run_a_demo_from_its_form(watched: Watched) -> None:
     page.locator("#q").focus()
     tab_until(page, "button#demo-run")
 
+    # Before anyone presses Run, the default run's plot is there (drawn when scrolled to).
+    plot = page.locator("#demo-result img.plot")
+    plot.scroll_into_view_if_needed()
+    page.wait_for_function(DRAWN, timeout=60_000)
+    assert "/api/v1/terms/adam-optimizer/demo/plot.svg" in str(plot.get_attribute("src"))
+    # The parameters beyond the first few wait under "More parameters".
+    expect(page.locator("#demo-seed")).to_be_hidden()
+    page.click("details.more-params > summary")
+    expect(page.locator("#demo-seed")).to_be_visible()
+
     page.select_option("#demo-problem", "quadratic")
     page.fill("#demo-steps", "150")
     page.locator("input[name=optimizers][value=rmsprop]").uncheck()
     page.click("#demo-run")
-    plot = page.locator("#demo-result img.plot")
-    expect(plot).to_be_visible(timeout=60_000)
-    page.wait_for_function(
-        "() => { const i = document.querySelector('#demo-result img.plot');"
-        " return i && i.complete && i.naturalWidth > 0; }",
-        timeout=60_000,
-    )
+    expect(page.locator("#demo-status")).to_contain_text("Done", timeout=60_000)
+    expect(plot).to_be_visible()
+    page.wait_for_function(DRAWN, timeout=60_000)
     assert "problem=quadratic" in str(plot.get_attribute("src"))
     assert "steps=150" in str(plot.get_attribute("src"))
     alt = plot.get_attribute("alt")
@@ -219,8 +232,8 @@ def test_run_a_demo_from_its_form(watched: Watched) -> None:
     assert rows.count() > 3
     metrics = page.locator("#demo-result table.metrics tbody th").all_inner_texts()
     assert "adam.final_loss" in metrics and not any(m.startswith("rmsprop.") for m in metrics)
-    expect(page.locator("#demo-status")).to_contain_text("Done")
     shot(page, "5-demo")
+    assert axe_violations(page) == []  # with the result shown and every parameter in view
 
     # A parameter out of bounds: the API's reason is shown, nothing breaks.
     page.evaluate("document.querySelector('#demo-steps').removeAttribute('max')")
@@ -259,4 +272,40 @@ def test_accessibility_basics_in_the_browser(watched: Watched, path: str) -> Non
     # The skip link is the first stop, and it leads to the content.
     page.keyboard.press("Tab")
     assert focused(page) == "a[#main]"
+    assert not watched.errors, watched.errors
+
+
+AXE_RUN = """async (tags) => {
+  const found = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+  return found.violations.map(v => `${v.id} (${v.impact}): ${v.help}; at `
+    + v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(', '));
+}"""
+
+
+def axe_violations(page: Page) -> list[str]:
+    """What axe-core finds wrong with the page as it stands, one line a rule."""
+    assert AXE.exists(), f"{AXE} is missing: npm ci --prefix tests/web (the README's test command)"
+    page.add_script_tag(path=str(AXE))
+    found: list[str] = page.evaluate(AXE_RUN, AXE_TAGS)
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/terms/adam-optimizer",
+        "/terms/attention-mechanism",
+        "/search?q=norm",
+        "/graph",
+        "/nowhere",
+    ],
+)
+def test_axe_finds_no_violation(watched: Watched, path: str) -> None:
+    """axe-core, the engine of the browsers' accessibility audits: no violation of WCAG 2.1 A
+    or AA, nor of its best practices, on the home, term, search, graph and 404 pages."""
+    page = watched.page
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    assert axe_violations(page) == []
     assert not watched.errors, watched.errors

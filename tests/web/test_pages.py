@@ -1,6 +1,7 @@
 """The HTML pages over the small test glossary, on SQLite and PostgreSQL: what each page says,
 its metadata, caching, redirects and 404s, and the pieces it is built from."""
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -226,7 +227,13 @@ def test_demo_panel_form_comes_from_the_parameter_schema(client: TestClient) -> 
     assert form.get("data-run") == "/api/v1/terms/adam-optimizer/demo"
     fields = {e.get("data-param"): e for e in form.iter() if e.get("data-param")}
     schema = registry.DEMOS["adam-optimizer"].params.model_json_schema()["properties"]
-    assert list(fields) == list(schema)
+    # The telling parameters first, the others (in the model's order) under "More parameters".
+    featured = ["problem", "optimizers", "steps", "adam_lr"]
+    assert list(fields) == featured + [name for name in schema if name not in featured]
+    more = next(e for e in form.iter(f"{html.NS}details") if "more-params" in e.get("class", ""))
+    assert "".join(next(more.iter(f"{html.NS}summary")).itertext()) == "More parameters"
+    hidden = {e.get("data-param") for e in more.iter() if e.get("data-param")}
+    assert hidden == set(schema) - set(featured) and "seed" in hidden
     steps = fields["steps"]
     assert (steps.get("type"), steps.get("min"), steps.get("max"), steps.get("step")) == (
         "number",
@@ -247,6 +254,33 @@ def test_demo_panel_form_comes_from_the_parameter_schema(client: TestClient) -> 
         not in client.get("/terms/momentum").text.split("<main", 1)[1].split('role="search"')[0]
     )
     assert 'id="demo-form"' not in client.get("/terms/backpropagation").text
+
+
+def test_a_term_page_shows_its_demos_default_plot(client: TestClient) -> None:
+    """Before anyone presses Run: an image of the default run, drawn only when asked for."""
+    document = html.parse(client.get("/terms/adam-optimizer").text)
+    result = next(e for e in document.iter() if e.get("id") == "demo-result")
+    assert result.get("hidden") is None
+    plot = next(result.iter(f"{html.NS}img"))
+    # The plot link of a run with no parameters given: the default run's.
+    default_run = client.post("/api/v1/terms/adam-optimizer/demo", json={}).json()
+    assert plot.get("src") == default_run["plot"]
+    assert plot.get("loading") == "lazy" and "default" in (plot.get("alt") or "")
+    drawn = client.get(str(plot.get("src")))
+    assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/svg+xml"
+    assert b"<svg" in drawn.content
+
+
+def test_every_demo_features_a_few_of_its_own_parameters() -> None:
+    for demo in registry.DEMOS.values():
+        assert 0 < len(demo.featured_params) <= 4, demo.slug
+        assert set(demo.featured_params) <= set(demo.params.model_fields), demo.slug
+
+
+def test_a_featured_name_that_is_no_parameter_is_refused() -> None:
+    adam = registry.DEMOS["adam-optimizer"]
+    with pytest.raises(ValueError, match=r"featured names no parameter.*'stepz'"):
+        dataclasses.replace(adam, featured=("steps", "stepz"))
 
 
 @pytest.fixture
