@@ -7,6 +7,8 @@ from fastapi import FastAPI
 
 from kb import loader
 from kb.api import categories, demos, errors, export, graph, health, search, terms, writes
+from kb.api.gate import RequestGate
+from kb.auth import FailedKeyLimit
 from kb.cache import ResponseCache
 from kb.config import Settings, get_settings
 from kb.db import make_engine, migrate
@@ -57,10 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.api_keys = settings.api_keys
+    app.state.failed_keys = FailedKeyLimit()
     app.state.public_url = settings.public_url
     errors.install(app)
     writes.install(app)
     for module in (terms, categories, search, graph, demos, health, export):
         app.include_router(module.router, prefix=API_PREFIX)
     install_pages(app)
+    app.add_middleware(RequestGate)
     return app
