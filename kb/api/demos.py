@@ -214,9 +214,9 @@ def _validated(demo: Demo[Any], data: Any, where: str) -> DemoParams:
         # Lax validation: query values arrive as strings ("200", "true", "1e-3").
         params: DemoParams = demo.params.model_validate(data)
     except ValidationError as exc:
-        errors = json.loads(exc.json(include_url=False))
-        for error in errors:
-            error["loc"] = [where, *error["loc"]]
+        errors = [
+            {**error, "loc": [where, *error["loc"]]} for error in exc.errors(include_url=False)
+        ]
         raise RequestValidationError(errors) from None
     over = budget_errors(demo, params)
     if over:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from httpx import Response
 
 from kb.api.gate import MAX_BODY_BYTES
 from kb.app import create_app
@@ -25,6 +27,14 @@ from tests.kb.live import Server, live_server
 KEY, DIGEST = new_key()
 AUTH = {"authorization": f"Bearer {KEY}"}
 MiB = 1 << 20
+NEW_TERM: dict[str, Any] = {
+    "slug": "nadam",
+    "name": "NAdam",
+    "category": "optimization",
+    "kind": "algorithm",
+    "summary": "Adam with a Nesterov look-ahead in the first moment.",
+    "body": "The momentum term looks one step ahead.",
+}
 
 
 # --- ASGI: what the application reads before it answers ---------------------------------------
@@ -209,3 +219,101 @@ def test_oversized_streamed_bodies_keep_the_server_small(
         assert sent < 64 * MiB  # the server stopped taking the body long before its end
     # Three 500 MiB bodies held whole took 3 GiB before; what is left is allocator noise.
     assert live.rss_bytes() - before < 32 * MiB
+
+
+# --- malformed bodies: 400/413/415/422 with a JSON detail, never 500 -----------------------
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The whole app on SQLite, with its lifespan; writes refused for their input change
+    nothing, so the tests of this module share it."""
+    root = tmp_path_factory.mktemp("api")
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'kb.sqlite3'}",
+        data_dir=write_glossary(root / "data"),
+        cache_ttl=0,
+        api_keys={"alice": DIGEST},
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+DEMO = "/api/v1/terms/adam-optimizer/demo"
+JSON = {"content-type": "application/json"}
+DEEP = b"[" * 100_000 + b"]" * 100_000
+SURROGATE = b'{"seed": "\\ud800"}'
+
+
+def _sent(api: TestClient, method: str, path: str, content: bytes, **headers: str) -> Response:
+    if method in ("PUT", "PATCH"):
+        headers["if-match"] = api.get(path).headers["etag"]
+    return api.request(method, path, content=content, headers={**JSON, **AUTH, **headers})
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", DEMO),
+        ("POST", "/api/v1/terms"),
+        ("PUT", "/api/v1/terms/adamw"),
+        ("PATCH", "/api/v1/terms/adamw"),
+        ("POST", "/api/v1/categories"),
+        ("PATCH", "/api/v1/categories/optimization"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "words"),
+    [
+        (DEEP, {}, (400, 422), "nested too deeply"),
+        (SURROGATE, {}, (422,), ""),
+        (b'{"name": "\xff\xfe"}', {}, (400,), "not valid UTF-8"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), {"content-type": "image/png"}, (415,), "JSON"),
+        (b'{"name": 1}', {"content-type": "text/plain"}, (415,), "JSON"),
+    ],
+    ids=["deep", "surrogate", "not-utf8", "png", "text"],
+)
+def test_malformed_bodies_are_client_errors(
+    api: TestClient,
+    method: str,
+    path: str,
+    content: bytes,
+    headers: dict[str, str],
+    status: tuple[int, ...],
+    words: str,
+) -> None:
+    response = _sent(api, method, path, content, **headers)
+    assert response.status_code in status, response.text
+    detail = response.json()["detail"]
+    assert words in json.dumps(detail)
+    if response.status_code == 422:  # what it echoes of the input is short and encodable
+        assert all(len(json.dumps(error.get("input"))) < 200 for error in detail)
+
+
+def test_a_lone_surrogate_is_named_and_echoed_escaped(api: TestClient) -> None:
+    demo = _sent(api, "POST", DEMO, SURROGATE)
+    assert demo.json()["detail"][0]["input"] == "\\ud800"
+    term = _sent(api, "POST", "/api/v1/terms", json.dumps({**NEW_TERM, "name": "x\ud800"}).encode())
+    assert term.status_code == 422
+    (error,) = term.json()["detail"]
+    assert error["loc"] == ["body", "name"] and "unicode" in error["msg"]
+
+
+def test_a_deep_merge_patch_is_refused(api: TestClient) -> None:
+    patch: Any = "x"
+    for _ in range(900):  # parses (just), and is merged into the record before it is checked
+        patch = {"a": patch}
+    response = _sent(api, "PATCH", "/api/v1/terms/adamw", json.dumps({"body": patch}).encode())
+    assert response.status_code in (400, 422), response.text
+
+
+def test_a_large_body_missing_fields_gets_a_short_422(api: TestClient) -> None:
+    junk = {"name": "x" * 900_000, "notes": ["y" * 1000] * 50}
+    response = _sent(api, "POST", "/api/v1/terms", json.dumps(junk).encode())
+    assert response.status_code == 422
+    assert len(response.content) < 4096
+    assert {tuple(error["loc"]) for error in response.json()["detail"]} >= {
+        ("body", "slug"),
+        ("body", "body"),
+        ("body", "name"),
+    }
