@@ -21,6 +21,8 @@ from kb.api.gate import MAX_BODY_BYTES
 from kb.app import create_app
 from kb.auth import new_key
 from kb.config import Settings
+from kb.content import ContentError, read_glossary
+from kb.schemas import MAX_BODY_CHARS
 from tests.kb.glossary_factory import write_glossary
 from tests.kb.live import Server, live_server
 
@@ -34,6 +36,13 @@ NEW_TERM: dict[str, Any] = {
     "kind": "algorithm",
     "summary": "Adam with a Nesterov look-ahead in the first moment.",
     "body": "The momentum term looks one step ahead.",
+}
+REFERENCE = {
+    "title": "Incorporating Nesterov Momentum into Adam",
+    "authors": ["Timothy Dozat"],
+    "year": 2016,
+    "venue": "ICLR Workshop",
+    "url": "https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ",
 }
 
 
@@ -317,3 +326,35 @@ def test_a_large_body_missing_fields_gets_a_short_422(api: TestClient) -> None:
         ("body", "body"),
         ("body", "name"),
     }
+
+
+# --- the largest record: one definition for kb check, kb load and writes --------------------
+
+
+OVERSIZED = [
+    ("body", "x" * (MAX_BODY_CHARS + 1)),
+    ("summary", "x" * 301),
+    ("aliases", [f"alias {i}" for i in range(33)]),
+    ("references", [REFERENCE] * 31),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), OVERSIZED, ids=[f for f, _ in OVERSIZED])
+def test_oversized_fields_are_refused_by_writes_and_by_kb_check(
+    api: TestClient, tmp_path: Path, field: str, value: Any
+) -> None:
+    written = api.post("/api/v1/terms", json={**NEW_TERM, field: value}, headers=AUTH)
+    assert written.status_code == 422, written.text
+    assert written.json()["detail"][0]["loc"][:2] == ["body", field]
+
+    terms = {"nadam": {**{k: v for k, v in NEW_TERM.items() if k != "slug"}, field: value}}
+    with pytest.raises(ContentError) as error:  # what kb check and kb load both read with
+        read_glossary(write_glossary(tmp_path / "data", terms=terms))
+    assert field in str(error.value)
+
+
+def test_an_oversized_category_is_refused(api: TestClient) -> None:
+    new = {"slug": "huge", "name": "Huge", "description": "x" * 2001}
+    response = api.post("/api/v1/categories", json=new, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "description"]
