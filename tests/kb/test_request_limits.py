@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from kb.api import errors
 from kb.api.gate import MAX_BODY_BYTES
 from kb.app import create_app
 from kb.auth import new_key
@@ -358,3 +359,61 @@ def test_an_oversized_category_is_refused(api: TestClient) -> None:
     response = api.post("/api/v1/categories", json=new, headers=AUTH)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "description"]
+
+
+# --- after an error, the connection is still usable or closed with Connection: close --------
+
+
+def _closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+ERRORS = [
+    ("POST", DEMO, {"Content-Type": "application/json"}, SURROGATE, 422),
+    ("POST", DEMO, {"Content-Type": "application/json"}, DEEP, 422),
+    ("POST", DEMO, {"Content-Type": "application/json"}, b'{"seed": "\xff"}', 400),
+    ("POST", DEMO, {"Content-Type": "image/png"}, b"\x89PNG", 415),
+    ("POST", DEMO, {"Content-Type": "application/json"}, b" " * (MAX_BODY_BYTES + 1), 413),
+    ("POST", "/api/v1/terms", {"Content-Type": "application/json"}, b"{}", 401),
+    ("POST", "/api/v1/terms", {}, b"", 401),
+    ("POST", "/api/v1/terms", {**AUTH, "Content-Type": "application/json"}, SURROGATE, 422),
+    ("POST", "/api/v1/terms", {**AUTH, "Content-Type": "application/json"}, DEEP, 400),
+    ("GET", "/api/v1/terms/no-such-term", {}, b"", 404),
+    ("DELETE", "/api/v1/health", {}, b"", 405),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "status"),
+    ERRORS,
+    ids=[f"{status}-{method}-{path.rsplit('/', 1)[-1]}" for method, path, _, _, status in ERRORS],
+)
+def test_after_an_error_the_connection_is_usable_or_said_closed(
+    live: Server, method: str, path: str, headers: dict[str, str], body: bytes, status: int
+) -> None:
+    with connect(live) as sock:
+        head = {**headers, "Content-Length": str(len(body))}
+        sock.sendall(request_head(method, path, head) + body)
+        got, answer, _ = read_response(sock)
+        assert got == status
+        if answer.get("connection") == "close":
+            assert _closed(sock)
+            return
+        sock.sendall(request_head("GET", "/api/v1/health", {}))
+        assert read_response(sock)[0] == 200
+
+
+def test_a_500_says_connection_close() -> None:
+    app = FastAPI()
+    errors.install(app)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500 and response.headers["connection"] == "close"
