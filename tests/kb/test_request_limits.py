@@ -8,6 +8,8 @@ import asyncio
 import json
 import select
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from kb.auth import new_key
 from kb.config import Settings
 from kb.content import ContentError, read_glossary
 from kb.schemas import MAX_BODY_CHARS
+from kb.server import MAX_HEAD_BYTES
 from tests.kb.glossary_factory import write_glossary
 from tests.kb.live import Server, live_server
 
@@ -417,3 +420,80 @@ def test_a_500_says_connection_close() -> None:
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/boom")
     assert response.status_code == 500 and response.headers["connection"] == "close"
+
+
+# --- request heads: bounded in kb serve itself (kb.server) ----------------------------------
+
+
+def test_an_endless_header_gets_431_and_other_connections_keep_answering(live: Server) -> None:
+    answered: list[int] = []
+    stop = threading.Event()
+
+    def reader() -> None:  # another client, on its own keep-alive connection
+        with connect(live) as sock:
+            while not stop.is_set():
+                sock.sendall(request_head("GET", "/api/v1/terms/adamw", {}))
+                answered.append(read_response(sock)[0])
+
+    def answers_grow() -> None:
+        seen = len(answered)
+        while len(answered) < seen + 3 and other.is_alive():
+            time.sleep(0.01)
+        assert len(answered) >= seen + 3, "the other client stopped being answered"
+
+    other = threading.Thread(target=reader)
+    other.start()
+    try:
+        answers_grow()
+        with connect(live) as sock:
+            sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+            sent = stream_until_answered(sock, 150 * MiB)
+            if not _closed_without_answer(sock):
+                status, answer, body = read_response(sock)
+                assert status == 431 and answer["connection"] == "close"
+                assert str(MAX_HEAD_BYTES) in json.loads(body)["detail"]
+        assert sent < 4 * MiB  # the server stopped reading right after the limit
+        answers_grow()
+    finally:
+        stop.set()
+        other.join(timeout=10)
+    assert set(answered) == {200}
+
+
+def _closed_without_answer(sock: socket.socket) -> bool:
+    """Whether the server closed ``sock`` with nothing left to read (an answer is allowed to be
+    lost when the server resets a connection it stopped reading)."""
+    try:
+        data = sock.recv(1, socket.MSG_PEEK)
+    except ConnectionResetError:
+        return True
+    return data == b""
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Big": "a" * (MAX_HEAD_BYTES + 1)},
+        {f"X-Many-{i}": "b" * 100 for i in range(MAX_HEAD_BYTES // 100)},
+    ],
+    ids=["one long", "many"],
+)
+def test_an_oversized_head_sent_at_once_gets_431(live: Server, headers: dict[str, str]) -> None:
+    with connect(live) as sock:
+        sock.sendall(request_head("GET", "/api/v1/health", headers))
+        status, answer, _ = read_response(sock)
+    assert status == 431 and answer["connection"] == "close"
+
+
+@pytest.mark.parametrize("pieces", [1, 8])
+def test_a_head_under_the_limit_is_served(live: Server, pieces: int) -> None:
+    head = request_head("GET", "/api/v1/health", {"X-Big": "a" * (MAX_HEAD_BYTES - 1024)})
+    with connect(live) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        step = len(head) // pieces + 1
+        for start in range(0, len(head), step):
+            sock.sendall(head[start : start + step])
+            time.sleep(0.01 if pieces > 1 else 0)
+        assert read_response(sock)[0] == 200
+        sock.sendall(request_head("GET", "/api/v1/health", {}))  # the count starts again
+        assert read_response(sock)[0] == 200

@@ -1,0 +1,95 @@
+"""The HTTP protocol ``kb serve`` runs uvicorn with: httptools, with the request head bounded.
+
+uvicorn's httptools parser takes a request line and headers of any size, and joins the pieces of
+a long header one copy at a time: a 150 MiB header took 11.7 s of the event loop, and stalled
+every other connection meanwhile. h11, uvicorn's other parser, has a limit but serves the read
+benchmark markedly slower (bench/RESULTS.md), so this keeps httptools and counts the bytes of
+each request head as they arrive: past ``MAX_HEAD_BYTES`` the request gets a 431 (with a JSON
+``detail``) and its connection is closed, after at most one more read of the socket.
+
+Serve with it outside ``kb serve`` too: ``uvicorn kb.app:create_app --factory
+--http kb.server:BoundedHttpToolsProtocol``.
+"""
+
+import json
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+MAX_HEAD_BYTES = 64 * 1024
+"""The largest request line plus headers, in bytes."""
+
+_DETAIL = json.dumps(
+    {
+        "detail": f"The request line and headers must be at most {MAX_HEAD_BYTES} bytes"
+        " together: send fewer or shorter headers (or a shorter URL)."
+    }
+).encode()
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing a request head over ``MAX_HEAD_BYTES``.
+
+    Two checks: the bytes of every read that ends inside a head (so a head that never ends is
+    refused after ``MAX_HEAD_BYTES`` plus one read), and, when a head completes in a read large
+    enough to hold an oversized one, its exact size. A read that also holds the end of an
+    earlier request is left out of the first count; the second still bounds that head.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True  # the next bytes begin (or continue) a request head
+        self._head_bytes = 0  # bytes of the current head counted so far
+        self._read_bytes = 0  # size of the read being parsed
+        self._completed = False  # a request ended within the read being parsed
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        whole_read_in_head = self._in_head
+        self._read_bytes, self._completed = len(data), False
+        super().data_received(data)
+        if not self._refused and self._in_head:
+            if whole_read_in_head and not self._completed:
+                self._head_bytes += len(data)
+            self._refused = self._head_bytes > MAX_HEAD_BYTES
+        if self._refused:
+            self._refuse()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        if self._head_bytes + self._read_bytes > MAX_HEAD_BYTES:
+            size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if size > MAX_HEAD_BYTES:
+                self._refused = True  # no ASGI task: data_received answers once parsing stops
+                return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._in_head, self._head_bytes, self._completed = True, 0, True
+        if not self._refused:
+            super().on_message_complete()
+
+    def _refuse(self) -> None:
+        self.logger.warning("Request head over %d bytes refused (431).", MAX_HEAD_BYTES)
+        if self.cycle is None or self.cycle.response_complete:
+            content = [STATUS_LINE[431]]
+            for name, value in self.server_state.default_headers:
+                content.extend([name, b": ", value, b"\r\n"])
+            content.extend(
+                [
+                    b"content-type: application/json\r\n",
+                    b"content-length: " + str(len(_DETAIL)).encode() + b"\r\n",
+                    b"connection: close\r\n\r\n",
+                    _DETAIL,
+                ]
+            )
+            self.transport.write(b"".join(content))
+        # else an earlier request of this connection is still being answered: closing is the
+        # only answer that cannot interleave with its response.
+        self.transport.close()
