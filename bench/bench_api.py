@@ -52,6 +52,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout of this repository (e.g. a worktree of main): its kb joins the "
+        "run as 'kb before', served with uvicorn's plain httptools",
+    )
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench_api needs wrk: apt-get install wrk")
@@ -69,13 +75,17 @@ def main() -> None:
         payload.write_text(httpx.get(f"http://127.0.0.1:{kb_port}{PATH}").text)
         bare_env = {"BENCH_PAYLOAD": str(payload)}
         bare = ["bare_app:app", "--app-dir", str(ROOT / "bench")]
-        for name, args, env in [
-            ("kb-httptools", [*app, "--http", "httptools"], kb_env),
-            ("kb-h11", [*app, "--http", "h11"], kb_env),
-            ("bare", bare, bare_env),
-        ]:
+        others = [
+            ("kb-httptools", [*app, "--http", "httptools"], kb_env, ROOT),
+            ("kb-h11", [*app, "--http", "h11"], kb_env, ROOT),
+            ("bare", bare, bare_env, ROOT),
+        ]
+        if options.before is not None:
+            before_env = {**kb_env, "KB_DATABASE_URL": f"sqlite:///{tmp}/before.sqlite3"}
+            others.append(("before", [*app, "--http", "httptools"], before_env, options.before))
+        for name, args, env, cwd in others:
             ports[name] = free_port()
-            servers[name] = start_uvicorn(args, env, ports[name], PATH)
+            servers[name] = start_uvicorn(args, env, ports[name], PATH, cwd=cwd)
         try:
             size = len(payload.read_bytes())
             assert json.loads(httpx.get(f"http://127.0.0.1:{ports['bare']}{PATH}").text) == (
@@ -103,6 +113,10 @@ def main() -> None:
         )
 
     peer = rates["bare"]
+    bounded = [k / h for k, h in zip(rates["kb"], rates["kb-httptools"], strict=True)]
+    extra = []
+    if "before" in rates:
+        extra.append(row("before", f"kb before ({options.before}), plain httptools"))
     report = "\n".join(
         [
             f"## API lookup throughput, {datetime.date.today().isoformat()}",
@@ -121,8 +135,12 @@ def main() -> None:
             row("kb", "kb (cached, ETag), as `kb serve` runs it: httptools, head bounded"),
             row("kb-httptools", "kb, uvicorn's plain httptools (no head limit)"),
             row("kb-h11", "kb, uvicorn's h11 (16 KiB head limit)"),
+            *extra,
             f"| bare FastAPI route returning the dict | {statistics.median(peer):.0f} | "
             f"{min(peer):.0f} | {max(peer):.0f} | 1 |",
+            "",
+            f"**cost of the head limit: kb bounded / kb plain httptools, round by round: median "
+            f"{statistics.median(bounded):.2f}** ({min(bounded):.2f} to {max(bounded):.2f})",
             "",
         ]
     )

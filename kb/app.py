@@ -14,6 +14,7 @@ from kb.config import Settings, get_settings
 from kb.db import make_engine, migrate
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
+from kb.server import redact_access_log
 from kb.watch import watch
 from kb.web import install as install_pages
 
@@ -67,4 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     install_pages(app)
     app.add_middleware(RequestGate)
+    redact_access_log()
     return app

@@ -1,4 +1,4 @@
-"""The HTTP protocol ``kb serve`` runs uvicorn with: httptools, with the request head bounded.
+"""How uvicorn serves kb: httptools with the request head bounded, and an access log without keys.
 
 uvicorn's httptools parser takes a request line and headers of any size, and joins the pieces of
 a long header one copy at a time: a 150 MiB header took 11.7 s of the event loop, and stalled
@@ -12,9 +12,14 @@ Serve with it outside ``kb serve`` too: ``uvicorn kb.app:create_app --factory
 """
 
 import json
+import logging
+import re
 from typing import Any
+from urllib.parse import unquote
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from kb.auth import KEY_PREFIX
 
 MAX_HEAD_BYTES = 64 * 1024
 """The largest request line plus headers, in bytes."""
@@ -93,3 +98,43 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # else an earlier request of this connection is still being answered: closing is the
         # only answer that cannot interleave with its response.
         self.transport.close()
+
+
+# --- the access log ---------------------------------------------------------------------------
+
+# A query parameter whose name suggests a secret, and anything shaped like one of our keys.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)([?&;][^=&;#]*(?:key|token|secret|passw|auth|signature|session)[^=&;#]*=)[^&;#]*"
+)
+_KEY_SHAPED = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{16,}")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """``text`` (a logged path and query) without the values of secret-looking parameters and
+    without anything shaped like an API key, looked for in its percent-decoded form too."""
+    for form in (text, unquote(text)):
+        cleaned = _KEY_SHAPED.sub(REDACTED, _SECRET_PARAMETER.sub(r"\1" + REDACTED, form))
+        if cleaned != form:
+            return cleaned
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites the arguments of uvicorn's access-log lines with :func:`redact`.
+
+    The API refuses keys in query strings (it reads them from the Authorization header only),
+    but uvicorn logs the request line before anything can refuse it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def redact_access_log() -> None:
+    """Install :class:`RedactSecrets` on uvicorn's access logger, once per process."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+        logger.addFilter(RedactSecrets())

@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from httpx import Response
 
 from kb.api import errors
 from kb.api.gate import MAX_BODY_BYTES
 from kb.app import create_app
-from kb.auth import new_key
+from kb.auth import FailedKeyLimit, new_key
 from kb.config import Settings
 from kb.content import ContentError, read_glossary
 from kb.schemas import MAX_BODY_CHARS
-from kb.server import MAX_HEAD_BYTES
+from kb.server import MAX_HEAD_BYTES, REDACTED, redact
 from tests.kb.glossary_factory import write_glossary
 from tests.kb.live import Server, live_server
 
@@ -497,3 +497,73 @@ def test_a_head_under_the_limit_is_served(live: Server, pieces: int) -> None:
         assert read_response(sock)[0] == 200
         sock.sendall(request_head("GET", "/api/v1/health", {}))  # the count starts again
         assert read_response(sock)[0] == 200
+
+
+# --- secrets in the access log, and guessing keys ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("logged", "expected"),
+    [
+        ("/api/v1/terms?api_key=SECRET&limit=5", "/api/v1/terms?api_key=[redacted]&limit=5"),
+        ("/x?limit=5&access_token=SECRET", "/x?limit=5&access_token=[redacted]"),
+        ("/x?PASSWORD=SECRET#top", "/x?PASSWORD=[redacted]#top"),
+        ("/x?api%5Fkey=SECRET", "/x?api%5Fkey=[redacted]"),
+        ("/x?%61pi_%6Bey=SECRET", "/x?api_key=[redacted]"),
+        (f"/x?q={KEY}", "/x?q=[redacted]"),
+        ("/api/v1/search?q=key+points&limit=5", "/api/v1/search?q=key+points&limit=5"),
+        ("/api/v1/terms/kb_", "/api/v1/terms/kb_"),
+    ],
+)
+def test_secret_looking_query_values_are_redacted(logged: str, expected: str) -> None:
+    assert redact(logged) == expected
+
+
+def test_keys_in_query_strings_never_reach_the_access_log(live: Server) -> None:
+    for query in (f"api_key={KEY}", f"token={KEY}", f"q={KEY}", f"apikey={KEY[:-1]}"):
+        with connect(live) as sock:
+            sock.sendall(request_head("GET", f"/api/v1/terms?{query}", {}))
+            read_response(sock)
+    log = live.output()
+    assert log.count("/api/v1/terms?") >= 4  # the requests were logged...
+    assert KEY[:-1] not in log and REDACTED in log  # ...without the key
+
+
+def test_a_burst_of_wrong_keys_ends_in_429_and_reads_go_on(api: TestClient) -> None:
+    limit = api.app.state.failed_keys  # type: ignore[attr-defined]
+    api.app.state.failed_keys = FailedKeyLimit()  # type: ignore[attr-defined]
+    try:
+        wrong = {"authorization": "Bearer kb_guess"}
+        statuses = [api.post("/api/v1/terms", json=NEW_TERM, headers=wrong).status_code]
+        statuses += [
+            api.delete("/api/v1/terms/adamw", headers=wrong).status_code for _ in range(20)
+        ]
+        assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}
+        refused = api.post("/api/v1/terms", json=NEW_TERM, headers=AUTH)  # even the right key
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["connection"] == "close"  # its body was never read
+        assert "try again" in refused.json()["detail"]
+        assert api.get("/api/v1/terms/adamw").status_code == 200  # reads are not limited
+        missing = api.post("/api/v1/terms", json=NEW_TERM)
+        assert missing.status_code == 401  # no key is no guess: it still says what to send
+    finally:
+        api.app.state.failed_keys = limit  # type: ignore[attr-defined]
+
+
+def test_failed_key_limit_refills_and_forgets_the_oldest_client() -> None:
+    now = [0.0]
+    limit = FailedKeyLimit(burst=3, per_s=0.5, max_clients=2, clock=lambda: now[0])
+    for _ in range(3):
+        limit.check("a")
+        limit.failed("a")
+    with pytest.raises(HTTPException) as refused:
+        limit.check("a")
+    assert refused.value.status_code == 429 and refused.value.headers == {"Retry-After": "2"}
+    now[0] = 2.0  # one try back
+    limit.check("a")
+    limit.failed("a")
+    with pytest.raises(HTTPException):
+        limit.check("a")
+    limit.failed("b")
+    limit.failed("c")  # "a" failed longest ago: forgotten, its tries are whole again
+    limit.check("a")
