@@ -8,8 +8,9 @@ In this order, each refused at once with a JSON ``detail``:
    the bytes streamed in pass it; nothing larger is ever held in memory.
 3. A body is JSON: 415 for another declared media type, 400 for bytes that are not UTF-8.
 
-An answer given before the body was read in full says ``Connection: close``, so the server
-drops the rest and a keep-alive client opens a new connection instead of waiting on this one.
+An answer given before the body was read in full reads and drops the rest if it is small
+(``DRAIN_BYTES``), so the connection stays usable; otherwise it says ``Connection: close``, the
+server drops the connection, and a keep-alive client opens a new one.
 FastAPI reads and parses a route's body before it runs the route's dependencies (the key check
 among them), and its own ``max_body_size`` is checked as the route reads the body: neither can
 refuse a request without a key before its body arrives, hence this middleware.
@@ -34,15 +35,48 @@ _WITHOUT_BODY = frozenset({"GET", "HEAD"})
 _CURL_DEFAULT = "application/x-www-form-urlencoded"
 
 
+DRAIN_BYTES = 64 * 1024
+"""A refused request's unread body up to this size is read and dropped before the answer."""
+
+
 class _Refused(Exception):
+    """An answer to give instead of the route's; ``pending`` is how much of the body is still
+    unread (None: an unknown amount)."""
+
     def __init__(
-        self, status: int, detail: str, headers: Mapping[str, str] | None = None, *, unread: bool
+        self,
+        status: int,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        pending: int | None,
     ) -> None:
         super().__init__(detail)
-        headers = dict(headers or {})
-        if unread:
-            headers["Connection"] = "close"
-        self.response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        self.status, self.detail, self.pending = status, detail, pending
+        self.headers = dict(headers or {})
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pending = self.pending
+        if pending is not None and 0 < pending <= DRAIN_BYTES:
+            # Closing a connection with unread bytes makes the kernel reset it, which can lose
+            # this answer: a small body is read and dropped instead, and the connection lives.
+            pending = await _drain(receive)
+        headers = self.headers if pending == 0 else {**self.headers, "Connection": "close"}
+        response = JSONResponse({"detail": self.detail}, status_code=self.status, headers=headers)
+        await response(scope, receive, send)
+
+
+async def _drain(receive: Receive) -> int | None:
+    """Read the rest of a body of at most ``DRAIN_BYTES``: 0 once it ended, else None."""
+    size = 0
+    while size <= DRAIN_BYTES:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return 0
+    return None
 
 
 def _keyed_operations(app: FastAPI) -> list[tuple[str, re.Pattern[str]]]:
@@ -73,7 +107,7 @@ def _declared_body(headers: Headers) -> tuple[bool, int | None]:
     try:
         size = int(length)
     except ValueError:
-        raise _Refused(400, "Content-Length must be a number of bytes", unread=True) from None
+        raise _Refused(400, "Content-Length must be a number of bytes", pending=None) from None
     return size > 0, size
 
 
@@ -87,7 +121,7 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise _Refused(413, _too_large(), unread=True)
+            raise _Refused(413, _too_large(), pending=None)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -105,7 +139,7 @@ def _check_json(body: bytes) -> None:
             400,
             f"The body must be JSON in UTF-8: byte {exc.start} ({body[exc.start]:#04x}) is not"
             " valid UTF-8.",
-            unread=False,
+            pending=0,
         ) from None
 
 
@@ -123,7 +157,7 @@ class RequestGate:
         try:
             body = await self._admit(scope, receive)
         except _Refused as refused:
-            await refused.response(scope, receive, send)
+            await refused.answer(scope, receive, send)
             return
         if body is None:
             return  # the client left before sending its body: nobody to answer
@@ -150,6 +184,7 @@ class RequestGate:
     async def _admit(self, scope: Scope, receive: Receive) -> bytes | None:
         headers = Headers(scope=scope)
         has_body, length = _declared_body(headers)
+        pending = length if length is not None else (None if has_body else 0)
         app: FastAPI = scope["app"]
         keyed = self._needs_key(app, scope)
         if keyed:
@@ -159,10 +194,10 @@ class RequestGate:
                     app.state.api_keys, app.state.failed_keys, client, headers.get("authorization")
                 )
             except HTTPException as exc:
-                raise _Refused(exc.status_code, exc.detail, exc.headers, unread=has_body) from None
+                raise _Refused(exc.status_code, exc.detail, exc.headers, pending=pending) from None
             scope.setdefault("state", {})[EDITOR_STATE] = name
         if length is not None and length > MAX_BODY_BYTES:
-            raise _Refused(413, _too_large(), unread=True)
+            raise _Refused(413, _too_large(), pending=length)
         content_type = headers.get("content-type")
         if has_body and content_type is not None:
             media_type = content_type.partition(";")[0].strip().lower()
@@ -171,7 +206,7 @@ class RequestGate:
                     415,
                     f"The body must be JSON (Content-Type: application/json), not"
                     f" {json.dumps(media_type[:80])}.",
-                    unread=True,
+                    pending=pending,
                 )
         body = await _read_body(receive)
         if body:
