@@ -32,6 +32,10 @@ _DETAIL = json.dumps(
 ).encode()
 
 
+# Called directly rather than through super(): these run several times per request.
+_base = HttpToolsProtocol
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, refusing a request head over ``MAX_HEAD_BYTES``.
 
@@ -54,7 +58,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         whole_read_in_head = self._in_head
         self._read_bytes, self._completed = len(data), False
-        super().data_received(data)
+        _base.data_received(self, data)
         if not self._refused and self._in_head:
             if whole_read_in_head and not self._completed:
                 self._head_bytes += len(data)
@@ -69,16 +73,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if size > MAX_HEAD_BYTES:
                 self._refused = True  # no ASGI task: data_received answers once parsing stops
                 return
-        super().on_headers_complete()
+        _base.on_headers_complete(self)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
-            super().on_body(body)
+            _base.on_body(self, body)
 
     def on_message_complete(self) -> None:
         self._in_head, self._head_bytes, self._completed = True, 0, True
         if not self._refused:
-            super().on_message_complete()
+            _base.on_message_complete(self)
 
     def _refuse(self) -> None:
         self.logger.warning("Request head over %d bytes refused (431).", MAX_HEAD_BYTES)

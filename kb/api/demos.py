@@ -70,7 +70,9 @@ RETRY_AFTER_S = 1
 _PLOT_CACHE_CONTROL = "public, max-age=86400"
 
 RUN_ERRORS: Responses = {
+    400: {"model": ErrorBody, "description": "The body is not UTF-8."},
     413: {"model": ErrorBody, "description": "The body is larger than 1 MiB."},
+    415: {"model": ErrorBody, "description": "The body is not declared as JSON."},
     500: {"model": ErrorBody, "description": "The demo failed; the detail says how."},
     503: {
         "model": ErrorBody,

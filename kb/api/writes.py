@@ -32,7 +32,15 @@ WRITE_ERRORS: Responses = {
     401: {"model": ErrorBody, "description": "No API key, or not a valid one."},
     409: {"model": ConflictBody, "description": "Clashes with other records."},
     412: {"model": StaleBody, "description": "The record changed since the If-Match version."},
+    413: {"model": ErrorBody, "description": "The body is larger than 1 MiB."},
+    415: {"model": ErrorBody, "description": "The body is not declared as JSON."},
     428: {"model": ErrorBody, "description": "If-Match is missing."},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many wrong API keys from this address; try again after Retry-After"
+        " seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
 }
 
 
