@@ -117,6 +117,8 @@ REDACTED = "[redacted]"
 def redact(text: str) -> str:
     """``text`` (a logged path and query) without the values of secret-looking parameters and
     without anything shaped like an API key, looked for in its percent-decoded form too."""
+    if "?" not in text and "%" not in text and KEY_PREFIX not in text:
+        return text  # most lines: nothing that could hide a key
     for form in (text, unquote(text)):
         cleaned = _KEY_SHAPED.sub(REDACTED, _SECRET_PARAMETER.sub(r"\1" + REDACTED, form))
         if cleaned != form:
