@@ -16,7 +16,7 @@ import statistics
 import time
 from typing import Any
 
-from _common import append_results, machine_line
+from _common import machine_line, publish
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
@@ -128,9 +128,7 @@ def main() -> None:
             "",
         ]
     )
-    print(report)
-    if not options.no_write:
-        append_results(report)
+    publish(report, write=not options.no_write)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import ROOT, append_results, free_port, machine_line
+from _common import ROOT, free_port, machine_line, publish
 
 from kb.auth import new_key
 
@@ -209,9 +209,7 @@ def main() -> None:
             "",
         ]
     )
-    print(report)
-    if not options.no_write:
-        append_results(report)
+    publish(report, write=not options.no_write)
 
 
 if __name__ == "__main__":
