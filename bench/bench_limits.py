@@ -86,10 +86,17 @@ def post_body(port: int, size: int, headers: str, results: list[str]) -> None:
             while sent < size and not select.select([sock], [], [], 0)[0]:
                 sock.sendall(chunk[: size - sent])
                 sent += len(chunk)
-            answer = sock.recv(200).split(b"\r\n", 1)[0].decode()
-        except OSError as exc:
-            answer = f"connection ended ({type(exc).__name__})"
-        results.append(f"{answer or 'closed'} after {sent / MiB:.0f} MiB sent")
+        except OSError:
+            pass  # the server stopped reading; as HTTP clients do, read its answer anyway
+        results.append(f"{first_line(sock)} after {sent / MiB:.0f} MiB sent")
+
+
+def first_line(sock: socket.socket) -> str:
+    """The status line waiting on ``sock``, or how the connection ended."""
+    try:
+        return sock.recv(200).split(b"\r\n", 1)[0].decode() or "closed"
+    except OSError as exc:
+        return f"no answer ({type(exc).__name__})"
 
 
 def body_load(pid: int, port: int, headers: str) -> tuple[float, list[str]]:
@@ -146,9 +153,9 @@ def header_load(port: int, size: int) -> tuple[float, str, float, float]:
                 sent += len(chunk)
             if sent >= size:
                 sock.sendall(b"\r\n\r\n")
-            answer = sock.recv(200).split(b"\r\n", 1)[0].decode() or "closed"
-        except OSError as exc:
-            answer = f"connection ended ({type(exc).__name__})"
+        except OSError:
+            pass
+        answer = first_line(sock)
     took = time.perf_counter() - began
     time.sleep(0.5)
     stop.set()
