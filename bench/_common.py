@@ -197,6 +197,13 @@ def append_results(report: str) -> None:
         results.write(report + "\n")
 
 
+def publish(report: str, *, write: bool) -> None:
+    """Print ``report`` and, if ``write``, append it to bench/RESULTS.md."""
+    print(report)
+    if write:
+        append_results(report)
+
+
 # -- timing -----------------------------------------------------------------------------------
 
 

@@ -7,11 +7,14 @@ from fastapi import FastAPI
 
 from kb import loader
 from kb.api import categories, demos, errors, export, graph, health, search, terms, writes
+from kb.api.gate import RequestGate
+from kb.auth import FailedKeyLimit
 from kb.cache import ResponseCache
 from kb.config import MIB, Settings, get_settings
 from kb.db import in_memory, make_engine, migrate
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
+from kb.server import redact_access_log
 from kb.watch import watch
 from kb.web import install as install_pages
 
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.api_keys = settings.api_keys
+    app.state.failed_keys = FailedKeyLimit()
     app.state.public_url = settings.public_url
     app.state.allowed_hosts = frozenset(settings.allowed_hosts)
     errors.install(app)
@@ -76,4 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (terms, categories, search, graph, demos, health, export):
         app.include_router(module.router, prefix=API_PREFIX, responses=errors.UNAVAILABLE)
     install_pages(app)
+    app.add_middleware(RequestGate)
+    redact_access_log()
     return app

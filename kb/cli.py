@@ -42,6 +42,7 @@ from kb.exports import DEFAULT_BASE_URL, Format, files
 from kb.exports.files import ExportError
 from kb.relations import Relation
 from kb.schemas import Kind
+from kb.server import BoundedHttpToolsProtocol
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -496,5 +497,11 @@ def serve(
             if loader.sync(engine, settings.data_dir):
                 typer.echo(f"loaded {settings.data_dir} into {settings.database_url}")
     uvicorn.run(
-        "kb.app:create_app", factory=True, host=host, port=port, workers=workers, reload=reload
+        "kb.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        http=BoundedHttpToolsProtocol,
     )

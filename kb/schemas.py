@@ -43,6 +43,14 @@ def _printable(text: str) -> str:
 
 Printable = AfterValidator(_printable)
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), Printable]
+
+# The largest record a file or a write may hold, field by field (characters, or entries of a
+# list): a few times the largest in the glossary, small enough that no page takes long to render.
+MAX_BODY_CHARS = 256 * 1024
+MAX_ALIASES = 32
+MAX_RELATED = 100
+MAX_REFERENCES = 30
+MAX_AUTHORS = 100
 Kind = Literal["concept", "algorithm"]
 
 
@@ -53,7 +61,7 @@ class _Strict(BaseModel):
 class CategoryIn(_Strict):
     slug: Slug
     name: Annotated[Text, StringConstraints(max_length=120)]
-    description: Text
+    description: Annotated[Text, StringConstraints(max_length=2000)]
 
 
 class LinkIn(_Strict):
@@ -62,11 +70,13 @@ class LinkIn(_Strict):
 
 
 class ReferenceModel(_Strict):
-    title: Text
-    authors: list[Annotated[Text, StringConstraints(max_length=200)]] = Field(min_length=1)
+    title: Annotated[Text, StringConstraints(max_length=500)]
+    authors: list[Annotated[Text, StringConstraints(max_length=200)]] = Field(
+        min_length=1, max_length=MAX_AUTHORS
+    )
     year: int = Field(ge=1600, le=2100)
-    venue: Text
-    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$"), Printable]
+    venue: Annotated[Text, StringConstraints(max_length=300)]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000), Printable]
     arxiv: (
         Annotated[
             str,
@@ -76,20 +86,25 @@ class ReferenceModel(_Strict):
         ]
         | None
     ) = None
-    doi: Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/\S+$"), Printable] | None = None
+    doi: (
+        Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/\S+$", max_length=300), Printable]
+        | None
+    ) = None
 
 
 class TermIn(_Strict):
     slug: Slug
     name: Annotated[Text, StringConstraints(max_length=120)]
-    aliases: list[Annotated[Text, StringConstraints(max_length=80)]] = []
+    aliases: list[Annotated[Text, StringConstraints(max_length=80)]] = Field(
+        default=[], max_length=MAX_ALIASES
+    )
     category: Slug
     kind: Kind
     summary: Annotated[Text, StringConstraints(max_length=300)]
-    related: list[LinkIn] = []
-    references: list[ReferenceModel] = []
+    related: list[LinkIn] = Field(default=[], max_length=MAX_RELATED)
+    references: list[ReferenceModel] = Field(default=[], max_length=MAX_REFERENCES)
     demo: Slug | None = None
-    body: Text
+    body: Annotated[Text, StringConstraints(max_length=MAX_BODY_CHARS)]
 
     @field_validator("aliases")
     @classmethod

@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -65,13 +65,14 @@ class _SharedPathRoute(APIRoute):
 
 router = APIRouter(tags=["demos"], route_class=_SharedPathRoute)
 
-MAX_BODY_BYTES = 1 << 20
 RETRY_AFTER_S = 1
 # Equal parameters give equal plots for as long as the code is unchanged (see the ETag).
 _PLOT_CACHE_CONTROL = "public, max-age=86400"
 
 RUN_ERRORS: Responses = {
+    400: {"model": ErrorBody, "description": "The body is not UTF-8."},
     413: {"model": ErrorBody, "description": "The body is larger than 1 MiB."},
+    415: {"model": ErrorBody, "description": "The body is not declared as JSON."},
     500: {"model": ErrorBody, "description": "The demo failed; the detail says how."},
     503: {
         "model": ErrorBody,
@@ -215,9 +216,9 @@ def _validated(demo: Demo[Any], data: Any, where: str) -> DemoParams:
         # Lax validation: query values arrive as strings ("200", "true", "1e-3").
         params: DemoParams = demo.params.model_validate(data)
     except ValidationError as exc:
-        errors = json.loads(exc.json(include_url=False))
-        for error in errors:
-            error["loc"] = [where, *error["loc"]]
+        errors = [
+            {**error, "loc": [where, *error["loc"]]} for error in exc.errors(include_url=False)
+        ]
         raise RequestValidationError(errors) from None
     over = budget_errors(demo, params)
     if over:
@@ -228,21 +229,18 @@ def _validated(demo: Demo[Any], data: Any, where: str) -> DemoParams:
 
 
 async def _json_body(request: Request) -> Any:
-    size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HTTPException(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks).strip()
+    """The body as JSON ({} when empty); ``kb.api.gate`` has bounded its size and checked that it
+    is UTF-8."""
+    raw = (await request.body()).strip()
     if not raw:
         return {}
     try:
         return json.loads(raw)
+    except RecursionError:
+        message = "invalid JSON: nested too deeply"
     except ValueError as exc:
-        raise RequestValidationError(
-            [{"loc": ["body"], "msg": f"invalid JSON: {exc}", "type": "json_invalid"}]
-        ) from None
+        message = f"invalid JSON: {exc}"
+    raise RequestValidationError([{"loc": ["body"], "msg": message, "type": "json_invalid"}])
 
 
 async def _outcome(request: Request, demo: Demo[Any], params: DemoParams, plot: bool) -> Outcome:

@@ -1,6 +1,8 @@
 """Errors are part of the API: every error body is JSON with a ``detail``."""
 
+import json
 import logging
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,7 +53,93 @@ async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "internal server error"}, status_code=500)
+    # Starlette re-raises the error once this is sent, and uvicorn then drops the connection:
+    # saying so keeps a keep-alive client from sending its next request into a closed socket.
+    return JSONResponse(
+        {"detail": "internal server error"}, status_code=500, headers={"Connection": "close"}
+    )
+
+
+# --- what a 422 may echo ---------------------------------------------------------------------
+
+PREVIEW_CHARS = 80
+"""The most characters of a client's input that an error echoes (a prefix, then "…")."""
+_MESSAGE_CHARS = 500
+_PREVIEW_DEPTH = 4
+
+
+def _clip(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """A prefix of ``text`` that JSON in UTF-8 can carry: lone surrogates become ``\\udxxx``."""
+    clipped = text if len(text) <= limit else text[:limit] + "…"
+    return clipped.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _tokens(value: Any, depth: int) -> Iterator[str]:
+    """``value`` as compact JSON, piece by piece, each string already cut short."""
+    if isinstance(value, Mapping):
+        if depth >= _PREVIEW_DEPTH:
+            yield "{…}"
+            return
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield ("," if i else "") + json.dumps(_clip(str(key))) + ":"
+            yield from _tokens(item, depth + 1)
+        yield "}"
+    elif isinstance(value, list | tuple):
+        if depth >= _PREVIEW_DEPTH:
+            yield "[…]"
+            return
+        yield "["
+        for i, item in enumerate(value):
+            yield "," if i else ""
+            yield from _tokens(item, depth + 1)
+        yield "]"
+    elif isinstance(value, str):
+        yield json.dumps(_clip(value))
+    elif value is None or isinstance(value, bool | int | float):
+        yield json.dumps(value)
+    else:
+        yield json.dumps(_clip(str(value)))
+
+
+def preview(value: Any) -> Any:
+    """What an error may echo of a client's input: null, booleans and small numbers as they
+    are; text, bytes and the JSON of a list or object cut to ``PREVIEW_CHARS`` characters."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int) and abs(value) < 10**15:
+        return value
+    if isinstance(value, str):
+        return _clip(value)
+    if isinstance(value, bytes | bytearray):
+        return _clip(bytes(value[: PREVIEW_CHARS * 4]).decode("utf-8", "replace"))
+    text = ""
+    for token in _tokens(value, 0):
+        text += token
+        if len(text) > PREVIEW_CHARS:
+            break
+    return _clip(text)
+
+
+def safe_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validation errors fit to send: every echo of the input short, every string encodable.
+
+    A missing field's ``input`` is the whole object around it, so a large body missing a few
+    fields would otherwise come back several times over.
+    """
+    safe = []
+    for error in errors:
+        item: dict[str, Any] = {
+            "type": str(error.get("type", "value_error")),
+            "loc": [part if isinstance(part, int) else _clip(str(part)) for part in error["loc"]],
+            "msg": _clip(str(error["msg"]), _MESSAGE_CHARS),
+        }
+        if "input" in error:
+            item["input"] = preview(error["input"])
+        if error.get("ctx"):
+            item["ctx"] = {str(key): preview(value) for key, value in error["ctx"].items()}
+        safe.append(item)
+    return safe
 
 
 class _LastResort:
@@ -108,12 +196,17 @@ def _routed(request: Request, method: str) -> bool:
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's HTTP errors as JSON, with a 405's ``Allow`` naming every method of the path.
+    """Starlette's HTTP errors as JSON, with a 405's ``Allow`` naming every method of the path,
+    and FastAPI's 400 for a body it could not parse saying why when the JSON was too deep.
 
     FastAPI makes one route per method, so Starlette's own ``Allow`` names only the first route
     that matched the path (``GET`` for ``/terms``, which also takes ``POST``).
     """
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        exc.detail = (
+            "The body's JSON is nested too deeply: no request needs more than a few levels."
+        )
     if exc.status_code == 405:
         allowed = [method for method in _METHODS if _routed(request, method)]
         exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}

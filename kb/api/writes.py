@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request, Response
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -18,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kb import editing
 from kb.api.deps import cache_of
-from kb.api.errors import Responses
+from kb.api.errors import Responses, safe_errors
 from kb.cache import Rendered
 from kb.rules import Loc, validation_message
 from kb.schemas import ConflictBody, ErrorBody, StaleBody
@@ -33,7 +32,15 @@ WRITE_ERRORS: Responses = {
     401: {"model": ErrorBody, "description": "No API key, or not a valid one."},
     409: {"model": ConflictBody, "description": "Clashes with other records."},
     412: {"model": StaleBody, "description": "The record changed since the If-Match version."},
+    413: {"model": ErrorBody, "description": "The body is larger than 1 MiB."},
+    415: {"model": ErrorBody, "description": "The body is not declared as JSON."},
     428: {"model": ErrorBody, "description": "If-Match is missing."},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many wrong API keys from this address; try again after Retry-After"
+        " seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
 }
 
 
@@ -138,7 +145,7 @@ async def write(
 
 async def _invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, editing.Invalid)
-    return await request_validation_exception_handler(request, problems_error(exc.problems))
+    return await _request_invalid(request, problems_error(exc.problems))
 
 
 async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
@@ -156,14 +163,15 @@ async def _stale(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=412)
 
 
-async def _request_invalid(request: Request, exc: Exception) -> Response:
-    """FastAPI's 422, with a body's problems worded as ``kb check`` words them in a file."""
+async def _request_invalid(_request: Request, exc: Exception) -> Response:
+    """FastAPI's 422, with a body's problems worded as ``kb check`` words them in a file, and
+    no more of the input echoed than a short prefix."""
     assert isinstance(exc, RequestValidationError)
     errors = [
         {**error, "msg": validation_message(error)} if error["loc"][:1] == ("body",) else error
         for error in exc.errors()
     ]
-    return await request_validation_exception_handler(request, RequestValidationError(errors))
+    return JSONResponse({"detail": safe_errors(errors)}, status_code=422)
 
 
 def install(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +32,43 @@ def serving(
 ) -> Iterator[str]:
     """``kb serve`` on ``data_dir`` until the block ends; yields its root URL. Its output goes
     to ``log_path`` if given."""
+    with live_server(data_dir, database_url, timeout_s, env, log_path) as server:
+        yield server.root
+
+
+@dataclass
+class Server:
+    root: str
+    process: "subprocess.Popen[bytes]"
+    log: IO[bytes]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.root.removeprefix("http://").split(":")
+        return host, int(port)
+
+    def output(self) -> str:
+        """What the server has logged so far (read without moving the file's shared offset)."""
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+
+    def rss_bytes(self) -> int:
+        """The server's resident memory (Linux)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError(f"no VmRSS for process {self.process.pid}")
+
+
+@contextmanager
+def live_server(
+    data_dir: Path,
+    database_url: str,
+    timeout_s: float = 60,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[Server]:
+    """``kb serve`` as :func:`serving` runs it, with its process and its log."""
     port = free_port()
     env = {
         **os.environ,
@@ -50,7 +88,7 @@ def serving(
         )
         try:
             _wait_until_up(root, server, log, timeout_s)
-            yield root
+            yield Server(root, server, log)
         finally:
             server.terminate()
             server.wait(timeout=10)
