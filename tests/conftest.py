@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine, make_url
 
+from kb import encoder_files
 from kb.app import create_app
 from kb.config import Settings
 from kb.db import make_engine, migrate
@@ -61,10 +62,24 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(database_url: str, data_dir: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=data_dir, cache_ttl=0)
+    # No model: semantic search is off unless a test asks for it (tests/kb/test_semantic*.py).
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        cache_ttl=0,
+        model_dir=data_dir.parent / "no-model",
+    )
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The real sentence encoder's files, fetched once (as `kb model fetch` does) and verified."""
+    target = Settings().model_dir
+    encoder_files.fetch(target)
+    return target
