@@ -6,12 +6,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kb import loader
-from kb.api import categories, demos, errors, export, graph, health, search, terms, writes
+from kb.api import (
+    categories,
+    demos,
+    errors,
+    export,
+    graph,
+    health,
+    search,
+    similar,
+    terms,
+    writes,
+)
 from kb.cache import ResponseCache
 from kb.config import Settings, get_settings
 from kb.db import make_engine, migrate
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
+from kb.semantic import SemanticIndex
 from kb.watch import watch
 from kb.web import install as install_pages
 
@@ -35,6 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cache = ResponseCache(
             engine, ttl=settings.cache_ttl, max_entries=settings.cache_size, watch=change_watch
         )
+        app.state.semantic = SemanticIndex(
+            engine, settings.model_dir, on_change=app.state.cache.invalidate
+        )
+        app.state.semantic.start()
         app.state.demo_runner = Runner(
             timeout_s=settings.demo_timeout_s,
             concurrency=settings.demo_concurrency,
@@ -46,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.demo_runner.stop()
+            app.state.semantic.close()
             if change_watch is not None:
                 change_watch.close()
             engine.dispose()
@@ -60,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.public_url = settings.public_url
     errors.install(app)
     writes.install(app)
-    for module in (terms, categories, search, graph, demos, health, export):
+    for module in (similar, terms, categories, search, graph, demos, health, export):
         app.include_router(module.router, prefix=API_PREFIX)
     install_pages(app)
     return app

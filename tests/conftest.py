@@ -21,6 +21,12 @@ from kb.config import Settings
 from kb.db import make_engine, migrate
 from tests.kb.glossary_factory import write_glossary
 
+# The sentence encoder's files, where `kb model fetch` puts them (KB_MODEL_DIR is honoured);
+# every other Settings() of the tests sees no model, so that semantic search is off unless a
+# test asks for it with the ``model_dir`` fixture.
+MODEL_DIR = Settings().model_dir
+os.environ["KB_MODEL_DIR"] = "/nonexistent/kb-tests-have-no-model"
+
 POSTGRES_URL = os.environ.get(
     "KB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -80,6 +86,5 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The real sentence encoder's files, fetched once (as `kb model fetch` does) and verified."""
-    target = Settings().model_dir
-    encoder_files.fetch(target)
-    return target
+    encoder_files.fetch(MODEL_DIR)
+    return MODEL_DIR

@@ -6,12 +6,12 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from kb import repository
-from kb.api.deps import SessionDep
+from kb.api.deps import SessionDep, semantic_of
 from kb.api.errors import NOT_MODIFIED, UNAVAILABLE
 from kb.api.responses import send
 from kb.cache import Rendered
 from kb.db import backend_of
-from kb.schemas import Health
+from kb.schemas import Health, SemanticStatus
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 @router.get("/health", response_model=Health, responses=NOT_MODIFIED | UNAVAILABLE)
 def health(request: Request, session: SessionDep) -> Response:
-    """Whether the service can read its database, and which content it holds."""
+    """Whether the service can read its database, which content it holds, and whether search
+    by meaning is on (it is off without the model: `kb model fetch`)."""
     try:
         terms = repository.count_terms(session)
         version = repository.data_version(session)
@@ -27,5 +28,14 @@ def health(request: Request, session: SessionDep) -> Response:
         log.warning("health check failed: %s", exc)
         raise HTTPException(503, "the database cannot be reached; see the server log") from exc
     backend = backend_of(session.get_bind().engine)
-    health = Health(status="ok", terms=terms, database=backend, data_version=version)
+    index = semantic_of(request)
+    index.notice(version)
+    state, detail = index.state()
+    health = Health(
+        status="ok",
+        terms=terms,
+        database=backend,
+        data_version=version,
+        semantic_search=SemanticStatus(state=state, detail=detail),
+    )
     return send(request, Rendered.of(health))

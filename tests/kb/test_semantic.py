@@ -1,0 +1,150 @@
+"""Search by meaning (kb.semantic, /search?mode=, /terms/{slug}/similar), SQLite and PostgreSQL."""
+
+import logging
+from collections.abc import Iterator
+from copy import deepcopy
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from kb.app import create_app
+from kb.config import Settings
+from kb.semantic import MODEL_ID, SemanticIndex, fuse, term_texts
+from tests.kb.glossary_factory import TERMS, reload
+
+
+@pytest.fixture
+def semantic(settings: Settings, model_dir: Path) -> Iterator[TestClient]:
+    """The API with the model, its term vectors computed."""
+    with TestClient(create_app(settings.model_copy(update={"model_dir": model_dir}))) as client:
+        assert index_of(client).wait_idle(120)
+        yield client
+
+
+def index_of(client: TestClient) -> SemanticIndex:
+    index: SemanticIndex = client.app.state.semantic  # type: ignore[attr-defined]
+    return index
+
+
+def slugs(client: TestClient, q: str, **params: str | int) -> list[str]:
+    answer = client.get("/api/v1/search", params={"q": q, **params})
+    assert answer.status_code == 200, answer.text
+    return [item["slug"] for item in answer.json()["items"]]
+
+
+def test_without_a_model_search_is_lexical_and_says_so(client: TestClient) -> None:
+    health = client.get("/api/v1/health").json()["semantic_search"]
+    assert health["state"] == "off" and "kb model fetch" in health["detail"]
+    answer = client.get("/api/v1/search", params={"q": "momentum"}).json()
+    assert answer["mode"] == "lexical"
+    for mode in ("semantic", "hybrid"):
+        refused = client.get("/api/v1/search", params={"q": "momentum", "mode": mode})
+        assert refused.status_code == 422 and "kb model fetch" in refused.json()["detail"]
+    assert client.get("/api/v1/terms/adam/similar").status_code == 503
+
+
+def test_the_log_says_semantic_search_is_off(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="kb.semantic")
+    with TestClient(create_app(settings)):
+        pass
+    assert any("semantic search is off" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unknown_mode_is_refused(client: TestClient) -> None:
+    answer = client.get("/api/v1/search", params={"q": "adam", "mode": "vibes"})
+    assert answer.status_code == 422
+    assert "hybrid" in answer.text and "lexical" in answer.text
+
+
+def test_with_the_model_hybrid_is_the_default(semantic: TestClient) -> None:
+    health = semantic.get("/api/v1/health").json()["semantic_search"]
+    assert health == {"state": "ready", "detail": "7 of 7 terms have vectors"}
+    answer = semantic.get("/api/v1/search", params={"q": "velocity of past gradients"}).json()
+    assert answer["mode"] == "hybrid"
+    assert answer["items"][0]["slug"] == "momentum"
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_a_description_finds_its_term_by_meaning(semantic: TestClient, mode: str) -> None:
+    found = slugs(semantic, "normalize layer inputs using statistics of the minibatch", mode=mode)
+    assert found[0] == "batch-normalization"
+    found = slugs(semantic, "chain rule applied to compute derivatives of each layer", mode=mode)
+    assert found[0] == "backpropagation"
+
+
+@pytest.mark.parametrize("mode", ["lexical", "semantic", "hybrid"])
+@pytest.mark.parametrize(("q", "slug"), [("gd", "gradient-descent"), ("Heavy-Ball", "momentum")])
+def test_an_exact_name_or_alias_comes_first(
+    semantic: TestClient, mode: str, q: str, slug: str
+) -> None:
+    assert slugs(semantic, q, mode=mode)[0] == slug
+
+
+def test_filters_and_paging_apply_to_meaning(semantic: TestClient) -> None:
+    q = "adaptive per-parameter step sizes"
+    found = slugs(semantic, q, mode="semantic", category="fundamentals")
+    assert found and set(found) <= {"batch-normalization", "backpropagation"}
+    assert "adamw" not in slugs(semantic, q, mode="hybrid", kind="concept")
+    everything = slugs(semantic, q, mode="hybrid", limit=100)
+    assert slugs(semantic, q, mode="hybrid", limit=2, offset=1) == everything[1:3]
+    answer = semantic.get("/api/v1/search", params={"q": q, "mode": "semantic"}).json()
+    assert answer["total"] == len(answer["items"]) and answer["mode"] == "semantic"
+    scores = [item["score"] for item in answer["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_similar_terms_leave_out_the_term_and_its_links(semantic: TestClient) -> None:
+    answer = semantic.get("/api/v1/terms/Adam/similar", params={"limit": 10})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["term"] == "adam-optimizer"
+    found = [item["slug"] for item in body["items"]]
+    # Adam is linked to momentum, rmsprop and adamw: the three other terms are left.
+    assert set(found) == {"gradient-descent", "batch-normalization", "backpropagation"}
+    scores = [item["score"] for item in body["items"]]
+    assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+    assert semantic.get("/api/v1/terms/nope/similar").status_code == 404
+    assert semantic.get("/api/v1/terms/adam/similar", params={"limit": 0}).status_code == 422
+
+
+def test_a_reload_recomputes_only_what_changed(
+    semantic: TestClient, database_url: str, data_dir: Path
+) -> None:
+    index = index_of(semantic)
+    before = index.computed
+    terms = deepcopy(TERMS)
+    terms["rmsprop"]["summary"] = "Keeps a moving average of squared gradients per weight."
+    reload(database_url, data_dir, terms)
+    semantic.get("/api/v1/health")  # a request notices the new data version
+    assert index.wait_idle(60)
+    assert index.computed == before + 1
+    with index._engine.connect() as connection:
+        digests = connection.execute(text("SELECT DISTINCT digest FROM term_vector")).all()
+        assert len(digests) == len(TERMS)  # the old record's vectors were dropped
+    q = "moving average of squared gradients"
+    assert slugs(semantic, q, mode="semantic")[0] == "rmsprop"
+
+
+def test_term_texts_are_names_summary_then_paragraphs() -> None:
+    body = "First paragraph, long enough to count as prose.\n\n$$x$$\n\nShort.\n\n" + (
+        "Second [paragraph](https://example.org) with *emphasis* and more words."
+    )
+    texts = term_texts("Adam optimizer", ["Adam"], "An optimizer.", body)
+    assert texts == [
+        "Adam optimizer (Adam): An optimizer.",
+        "Adam optimizer: First paragraph, long enough to count as prose.",
+        "Adam optimizer: Second paragraph with emphasis and more words.",
+    ]
+    assert MODEL_ID
+
+
+def test_fuse_is_weighted_reciprocal_rank_fusion() -> None:
+    fused = fuse([["a", "b", "c"], ["c", "a"]], [1.0, 2.0], k=1.0)
+    expected = {"a": 1 / 2 + 2 / 3, "b": 1 / 3, "c": 1 / 4 + 2 / 2}
+    assert [s for s, _ in fused] == sorted(expected, key=lambda s: -expected[s])
+    assert np.allclose([v for _, v in fused], sorted(expected.values(), reverse=True))
