@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,8 +33,8 @@ from reference.bert import BertEncoder
 log = logging.getLogger(__name__)
 
 # The encoder and the recipe of ``term_texts``: vectors made otherwise are recomputed.
-MODEL_ID = "all-MiniLM-L6-v2/names-summary-paragraphs-1"
-BODY_PARTS = 3  # paragraphs of the body embedded besides the head
+MODEL_ID = "all-MiniLM-L6-v2/names-summary-paragraph-1"
+BODY_PARTS = 1  # paragraphs of the body embedded besides the head
 BODY_PART_CHARS = 600
 BATCH = 32  # terms embedded and written per transaction
 QUERY_CACHE = 1024  # query vectors kept per worker
@@ -240,13 +240,22 @@ class SemanticIndex:
                 self._queries.popitem(last=False)
         return vector
 
-    def rank(
-        self, query: str, limit: int, keep: Callable[[TermInfo], bool] | None = None
-    ) -> list[tuple[int, float]]:
-        """The ``limit`` terms nearest to ``query`` (that ``keep`` keeps): (term id, cosine)."""
+    def cosines(self, query: str, keep: Callable[[TermInfo], bool]) -> dict[str, float]:
+        """Each term's cosine with ``query`` (the best of its texts), by slug, of the terms
+        that ``keep`` keeps."""
         matrix = self.matrix
-        scores = matrix.scores(self.embed_query(query))
-        return _best(matrix, scores, limit, keep)
+        scores = matrix.scores(self.embed_query(query)).tolist()
+        info = matrix.info
+        return {
+            info[term_id].slug: score
+            for term_id, score in zip(matrix.term_ids.tolist(), scores, strict=True)
+            if keep(info[term_id])
+        }
+
+    def term_ids(self, slugs: Iterable[str]) -> dict[str, int]:
+        """The ids of the terms among ``slugs`` that have vectors."""
+        wanted = set(slugs)
+        return {info.slug: i for i, info in self.matrix.info.items() if info.slug in wanted}
 
     def similar(
         self, term_id: int, limit: int, exclude: Iterable[str] = ()
@@ -386,12 +395,13 @@ def _no_terms() -> tuple[NDArray[np.intp], NDArray[np.int64]]:
 
 
 def fuse(
-    rankings: Sequence[Sequence[Item]], weights: Sequence[float], k: float = 60.0
+    cosines: Mapping[Item, float], lexical: Sequence[Item], weight: float, c: float, floor: float
 ) -> list[tuple[Item, float]]:
-    """Reciprocal rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009), weighted: each id
-    scores sum_r w_r / (k + rank_r), ranks from 1; best first, ties in first-seen order."""
-    scores: dict[Item, float] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    """Hybrid scores, best first: each item's cosine with the query plus, for the items the
+    lexical ranking found, ``weight * c / (c + rank)`` (rank from 0). An item only the meaning
+    offers needs a cosine of at least ``floor``. (Measured against reciprocal rank fusion on
+    tests/kb/search_queries.py: see bench/RESULTS.md.)"""
+    scores = {item: cos for item, cos in cosines.items() if cos >= floor}
+    for rank, item in enumerate(lexical):
+        scores[item] = cosines.get(item, 0.0) + weight * c / (c + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])

@@ -33,13 +33,14 @@ def _result(hit: search.Hit) -> SearchResult:
     return SearchResult(**{**vars(hit), "kind": kind})
 
 
-# Search by meaning: how many terms each ranking offers the fusion, the least cosine a term
-# needs to be offered by meaning alone, and the fusion's weights (lexical, semantic) and k.
-# Chosen on tests/kb/search_queries.py; bench/RESULTS.md has the measurements.
+# Search by meaning: how many lexical matches the fusion weighs, the least cosine a term needs
+# to be offered by meaning alone, and the weight and offset of a lexical rank in the fusion
+# (``kb.semantic.fuse``). Chosen on tests/kb/search_queries.py; bench/RESULTS.md has the
+# measurements.
 CANDIDATES = 100
-SEMANTIC_FLOOR = 0.25
-FUSION_WEIGHTS = (1.0, 1.0)
-FUSION_K = 60.0
+SEMANTIC_FLOOR = 0.3
+LEXICAL_WEIGHT = 0.2
+LEXICAL_OFFSET = 3.0
 
 
 def search_mode(requested: SearchMode | None, index: SemanticIndex) -> SearchMode:
@@ -95,34 +96,32 @@ def _meaning_page(
             kind is None or info.kind == kind
         )
 
-    info = index.matrix.info
-    ranked = [(i, score) for i, score in index.rank(q, CANDIDATES, keep) if score >= SEMANTIC_FLOOR]
-    ids = {info[term_id].slug: term_id for term_id, _ in ranked}
-    by_meaning = [(info[term_id].slug, score) for term_id, score in ranked]
-    rankings = [[slug for slug, _ in by_meaning]]
-    weights = [FUSION_WEIGHTS[1]]
+    cosines = index.cosines(q, keep)
     lexical = None
     if mode == "hybrid":
         lexical = _lexical_page(
             session, q, limit=CANDIDATES, offset=0, category=category, kind=kind
         )
-        rankings.insert(0, [item.slug for item in lexical.items])
-        weights.insert(0, FUSION_WEIGHTS[0])
-        fused = fuse(rankings, weights, FUSION_K)
+        ranking = [item.slug for item in lexical.items]
+        fused = fuse(cosines, ranking, LEXICAL_WEIGHT, LEXICAL_OFFSET, SEMANTIC_FLOOR)
     else:
-        fused = by_meaning
+        fused = fuse(cosines, [], 0.0, 1.0, SEMANTIC_FLOOR)
     named = repository.find_term(session, q)
     if named is not None and (kind is None or named.kind == kind):
         term_category = session.get(Category, named.category_id)
         if category is None or (term_category is not None and term_category.slug == category):
             top = fused[0][1] if fused else 1.0
-            ids[named.slug] = int(named.id or 0)
             fused = [(named.slug, top)] + [(s, v) for s, v in fused if s != named.slug]
     page = fused[offset : offset + limit]
     found = {item.slug: item for item in lexical.items} if lexical else {}
     missing = [slug for slug, _ in page if slug not in found]
     if missing:
-        hits = search._hits(session, [(ids[slug], 0.0) for slug in missing], search.tokens(q))
+        ids = index.term_ids(missing)
+        if named is not None and named.slug in missing:
+            ids[named.slug] = int(named.id or 0)
+        hits = search._hits(
+            session, [(ids[slug], 0.0) for slug in missing if slug in ids], search.tokens(q)
+        )
         found |= {hit.slug: _result(hit) for hit in hits}
     items = [
         found[slug].model_copy(update={"score": round(score, 6)})
