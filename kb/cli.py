@@ -41,7 +41,8 @@ from kb.demos.schemas import DemoRun
 from kb.exports import DEFAULT_BASE_URL, Format, files
 from kb.exports.files import ExportError
 from kb.relations import Relation
-from kb.schemas import Kind
+from kb.schemas import Kind, SearchMode
+from kb.semantic import SemanticIndex
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -53,6 +54,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+class SearchModeOption(StrEnum):
+    hybrid = "hybrid"
+    lexical = "lexical"
+    semantic = "semantic"
+
 
 DataPath = Annotated[
     Path | None,
@@ -324,6 +332,9 @@ async def _local_app(*, demos: bool) -> "AsyncIterator[FastAPI]":
                 migrate(engine)
                 app.state.engine = engine
                 app.state.cache = ResponseCache(engine, ttl=settings.cache_ttl, max_entries=0)
+                # Search by meaning with the vectors a server computed (none are computed here).
+                app.state.semantic = SemanticIndex(engine, settings.model_dir)
+                app.state.semantic.start(compute=False)
         yield app
 
 
@@ -403,14 +414,26 @@ def search(
     kind: Annotated[Kind | None, typer.Option(help="Only concepts or only algorithms.")] = None,
     limit: Annotated[int, typer.Option(help="Results to show.")] = 20,
     offset: Annotated[int, typer.Option(help="Results to skip.")] = 0,
+    mode: Annotated[
+        SearchModeOption | None,
+        typer.Option(
+            help="hybrid: words and meaning; lexical: words only; semantic: meaning only"
+            " (default: hybrid when the model is there, else lexical).",
+            show_default=False,
+        ),
+    ] = None,
     url: Url = None,
     as_json: Json = False,
 ) -> None:
-    """Search names, aliases, summaries and bodies; print the best matches as a table."""
+    """Search names, aliases, summaries and bodies, and by meaning when the model is there;
+    print the best matches as a table."""
     query = " ".join(words)
+    chosen: SearchMode | None = None if mode is None else mode.value
     page = _ask(
         url,
-        lambda kb: kb.search(query, category=category, kind=kind, limit=limit, offset=offset),
+        lambda kb: kb.search(
+            query, category=category, kind=kind, limit=limit, offset=offset, mode=chosen
+        ),
     )
     _emit(page, as_json, terminal.render_search)
 

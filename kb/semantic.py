@@ -118,9 +118,10 @@ class SemanticIndex:
 
     # --- life cycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, compute: bool = True) -> None:
         """Load the encoder if its files are there (else semantic search is off, and the log
-        says so), and start computing what is missing."""
+        says so), and start computing what is missing; without ``compute``, only read the
+        vectors already stored (a one-off command)."""
         if not encoder_files.is_present(self.model_dir):
             log.warning(
                 "semantic search is off: no model in %s (run `kb model fetch`, or set"
@@ -132,6 +133,10 @@ class SemanticIndex:
         self.encoder = _encoder(self.model_dir)
         self.matrix = Matrix.empty(self.encoder.config.hidden_size)
         log.info("semantic search is on: model in %s", self.model_dir)
+        if not compute:
+            self._reload()
+            self._idle.set()
+            return
         self._thread = threading.Thread(target=self._run, name="kb-semantic", daemon=True)
         self._thread.start()
         self._wake.set()
@@ -163,7 +168,7 @@ class SemanticIndex:
     def notice(self, version: str | None) -> None:
         """The data version a request saw: if the matrix is older, bring it up to date (in the
         background; searches meanwhile use the vectors already there)."""
-        if self.encoder is not None and version != self.matrix.version and self._idle.is_set():
+        if self._thread is not None and version != self.matrix.version and self._idle.is_set():
             self._idle.clear()
             self._wake.set()
 

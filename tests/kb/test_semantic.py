@@ -1,5 +1,6 @@
 """Search by meaning (kb.semantic, /search?mode=, /terms/{slug}/similar), SQLite and PostgreSQL."""
 
+import json
 import logging
 from collections.abc import Iterator
 from copy import deepcopy
@@ -8,8 +9,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from kb.app import create_app
+from kb.cli import app as cli
+from kb.client import KBClient
 from kb.config import Settings
 from kb.semantic import MODEL_ID, SemanticIndex, fuse, term_texts
 from tests.kb.glossary_factory import TERMS, reload
@@ -150,3 +154,32 @@ def test_fuse_adds_a_lexical_bonus_to_the_cosine() -> None:
     # c and a and e get 0.2, 0.1 and 0.2/3 on top of their cosines; d is below the floor.
     assert fused == pytest.approx({"a": 0.6, "b": 0.6, "c": 0.4, "e": 0.2 / 3})
     assert [item for item, _ in fuse(cosines, [], 0.0, 1.0, 0.3)] == ["b", "a"]
+
+
+def test_the_client_and_the_web_page_search_by_meaning(semantic: TestClient) -> None:
+    q = "velocity of past gradients"
+    with KBClient("http://testserver", http=semantic) as kb:
+        assert kb.search(q).mode == "hybrid"
+        page = kb.search(q, mode="semantic", limit=1)
+        assert page.mode == "semantic" and page.items[0].slug == "momentum"
+        assert kb.search(q, mode="lexical").mode == "lexical"
+    html = semantic.get("/search", params={"q": q}).text
+    assert "Ranked by words and by meaning." in html
+    assert html.index('href="/terms/momentum"') < html.index('href="/terms/adam-optimizer"')
+
+
+def test_kb_search_takes_a_mode(semantic: TestClient, database_url: str, model_dir: Path) -> None:
+    # The server (the fixture) has computed the vectors; kb search reads them.
+    env = {"KB_DATABASE_URL": database_url}
+    runner = CliRunner()
+    result = runner.invoke(cli, ["search", "--mode", "lexical", "momentum", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mode"] == "lexical"
+    # The tests' environment has no model: asking for meaning says what to do.
+    result = runner.invoke(cli, ["search", "--mode", "semantic", "momentum"], env=env)
+    assert result.exit_code == 1 and "kb model fetch" in result.stderr
+    with_model = env | {"KB_MODEL_DIR": str(model_dir)}
+    result = runner.invoke(cli, ["search", "velocity of past gradients", "--json"], env=with_model)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["mode"] == "hybrid" and answer["items"][0]["slug"] == "momentum"
