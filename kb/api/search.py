@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
 from kb import repository, search
@@ -44,17 +44,11 @@ LEXICAL_OFFSET = 3.0
 
 
 def search_mode(requested: SearchMode | None, index: SemanticIndex) -> SearchMode:
-    """The mode a search runs in: hybrid by default when the model is there, else lexical."""
-    if requested is None:
-        return "hybrid" if index.enabled else "lexical"
-    if requested != "lexical" and not index.enabled:
-        raise HTTPException(
-            422,
-            f"mode={requested} needs the sentence encoder, and this server has none (see"
-            " /api/v1/health): ask for mode=lexical, or fetch the model with `kb model fetch`"
-            " and restart the server",
-        )
-    return requested
+    """The mode a search runs in: the one asked for, hybrid by default; lexical whenever the
+    server has no model (the answer's ``mode`` says so)."""
+    if not index.enabled:
+        return "lexical"
+    return requested or "hybrid"
 
 
 def search_page(
@@ -207,8 +201,9 @@ async def search_terms(
     mode: Annotated[
         SearchMode | None,
         Query(
-            description="hybrid: words and meaning fused (the default when the server has the"
-            " model); lexical: words only (the default without it); semantic: meaning only."
+            description="hybrid (the default): words and meaning fused; lexical: words only;"
+            " semantic: meaning only. A server without the model answers lexically (and its"
+            " answer's mode says so)."
         ),
     ] = None,
 ) -> Response:

@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from kb import graph, repository
 from kb.api.deps import cache_of, semantic_of
-from kb.api.errors import NOT_FOUND, NOT_MODIFIED
+from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound
 from kb.api.responses import send
 from kb.api.terms import SlugOrAlias, find_or_404
 from kb.rules import fold_key
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/terms", tags=["terms"])
 @router.get(
     "/{slug}/similar",
     response_model=SimilarList,
-    responses=NOT_FOUND | NOT_MODIFIED | {503: {"description": "No model, or no vectors yet."}},
+    responses=NOT_FOUND | NOT_MODIFIED | {503: {"description": "The vectors are not there yet."}},
 )
 async def get_similar(
     request: Request,
@@ -27,13 +27,14 @@ async def get_similar(
     limit: Annotated[int, Query(ge=1, le=50, description="How many terms to return.")] = 10,
 ) -> Response:
     """The terms nearest to this one by meaning (cosine of their names-and-summary vectors)
-    that it is not already linked to, in either direction, nearest first."""
+    that it is not already linked to, in either direction, nearest first. 404 also when the
+    server has no model; 503 while the term's vectors are still being computed."""
     index = semantic_of(request)
     if not index.enabled:
-        raise HTTPException(
-            503,
-            "similar terms need the sentence encoder, and this server has none (see"
-            " /api/v1/health): fetch it with `kb model fetch` and restart the server",
+        raise NotFound(
+            "This server has no sentence encoder, so no similar terms (see /api/v1/health):"
+            " fetch it with `kb model fetch` and restart the server.",
+            [],
         )
 
     def build(session: Session) -> SimilarList:
