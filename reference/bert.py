@@ -55,6 +55,7 @@ _SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "
 _ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
           -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
           -1.60960333262415e-02)  # fmt: skip
+_GELU_BLOCK = 1 << 15
 _ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
           -7.37332916720468e-03, -1.42647390514189e-02)  # fmt: skip
 
@@ -83,24 +84,33 @@ def load_safetensors(path: str | PathLike[str]) -> dict[str, NDArray[Any]]:
 
 
 def gelu_float32(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    """x Phi(x) in float32 with a rational erf, in place on ``x`` (which it returns)."""
+    """x Phi(x) in float32 with a rational erf, in place on ``x`` (which it returns).
+
+    Worked through in blocks of ``_GELU_BLOCK`` values whose temporaries stay in the CPU's
+    cache: over whole (tokens, 1536) arrays the dozen passes of the polynomials are bound by
+    memory traffic and page faults, three times slower."""
     f32 = np.float32
-    z = np.clip(x, f32(-4.0 * math.sqrt(2.0)), f32(4.0 * math.sqrt(2.0)))
-    z *= f32(math.sqrt(0.5))
-    z2 = z * z
-    p = np.full_like(z, f32(_ERF_P[0]))
-    for a in _ERF_P[1:]:
-        p *= z2
-        p += f32(a)
-    q = np.full_like(z, f32(_ERF_Q[0]))
-    for b in _ERF_Q[1:]:
-        q *= z2
-        q += f32(b)
-    p *= z
-    p /= q  # erf(x / sqrt 2)
-    p += f32(1.0)
-    p *= f32(0.5)
-    x *= p
+    flat = x.reshape(-1)
+    scratch = np.empty((3, min(_GELU_BLOCK, flat.size)), np.float32)
+    for start in range(0, flat.size, _GELU_BLOCK):
+        block = flat[start : start + _GELU_BLOCK]
+        z, z2, p = scratch[:, : block.size]
+        np.multiply(block, f32(math.sqrt(0.5)), out=z)
+        np.clip(z, f32(-4.0), f32(4.0), out=z)
+        np.multiply(z, z, out=z2)
+        p.fill(f32(_ERF_P[0]))
+        for a in _ERF_P[1:]:
+            p *= z2
+            p += f32(a)
+        p *= z  # the numerator; the denominator is built in z, no longer needed
+        z.fill(f32(_ERF_Q[0]))
+        for b in _ERF_Q[1:]:
+            z *= z2
+            z += f32(b)
+        p /= z  # erf(x / sqrt 2)
+        p += f32(1.0)
+        p *= f32(0.5)
+        block *= p
     return x
 
 

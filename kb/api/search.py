@@ -33,11 +33,12 @@ def _result(hit: search.Hit) -> SearchResult:
     return SearchResult(**{**vars(hit), "kind": kind})
 
 
-# Search by meaning: how many lexical matches the fusion weighs, the least cosine a term needs
+# Search by meaning: how many lexical matches the fusion weighs (beyond 20 the bonus is under
+# 0.03; 100 measured the same and cost 100 snippets a search), the least cosine a term needs
 # to be offered by meaning alone, and the weight and offset of a lexical rank in the fusion
 # (``kb.semantic.fuse``). Chosen on tests/kb/search_queries.py; bench/RESULTS.md has the
 # measurements.
-CANDIDATES = 100
+CANDIDATES = 20
 SEMANTIC_FLOOR = 0.3
 LEXICAL_WEIGHT = 0.2
 LEXICAL_OFFSET = 3.0
