@@ -26,8 +26,9 @@ async def get_similar(
     slug: SlugOrAlias,
     limit: Annotated[int, Query(ge=1, le=50, description="How many terms to return.")] = 10,
 ) -> Response:
-    """The terms nearest to this one by meaning (cosine of their names-and-summary vectors)
-    that it is not already linked to, in either direction, nearest first. 404 also when the
+    """The terms nearest to this one by meaning (the cosine of its names-and-summary text with
+    each other term's texts, the best of them) that it is not already linked to, in either
+    direction, nearest first. 404 also when the
     server has no model; 503 while the term's vectors are still being computed."""
     index = semantic_of(request)
     if not index.enabled:

@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
+from kb import loader
 from kb.app import create_app
 from kb.cli import app as cli
 from kb.client import KBClient
 from kb.config import Settings
+from kb.content import read_glossary
 from kb.semantic import MODEL_ID, SemanticIndex, fuse, term_texts
 from tests.kb.glossary_factory import TERMS, reload
 
@@ -184,3 +187,17 @@ def test_kb_search_takes_a_mode(semantic: TestClient, database_url: str, model_d
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     assert answer["mode"] == "hybrid" and answer["items"][0]["slug"] == "momentum"
+
+
+def test_new_vectors_drop_the_cached_answers(
+    engine: Engine, data_dir: Path, model_dir: Path
+) -> None:
+    loader.load(engine, read_glossary(data_dir))
+    dropped: list[int] = []
+    index = SemanticIndex(engine, model_dir, on_change=lambda: dropped.append(1))
+    index.start(compute=False)  # reads what is stored: nothing yet
+    assert len(index.matrix.term_ids) == 0 and len(dropped) == 1
+    index.refresh()
+    assert len(index.matrix.term_ids) == len(TERMS) and len(dropped) == 2
+    index.refresh()  # nothing new: the cache stays
+    assert index.computed == len(TERMS) and len(dropped) == 2
