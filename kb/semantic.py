@@ -12,6 +12,7 @@ query is its best cosine over its texts.
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ BODY_PARTS = 1  # paragraphs of the body embedded besides the head
 BODY_PART_CHARS = 600
 BATCH = 32  # terms embedded and written per transaction
 QUERY_CACHE = 1024  # query vectors kept per worker
+RELOAD_EVERY_S = 5.0  # while computing, how often searches get the vectors made so far
 
 State = Literal["off", "computing", "ready"]
 Item = TypeVar("Item", bound=Hashable)
@@ -134,7 +136,8 @@ class SemanticIndex:
         self.matrix = Matrix.empty(self.encoder.config.hidden_size)
         log.info("semantic search is on: model in %s", self.model_dir)
         if not compute:
-            self._reload()
+            with Session(self._engine) as session:
+                self._reload(repository.data_version(session))
             self._idle.set()
             return
         self._thread = threading.Thread(target=self._run, name="kb-semantic", daemon=True)
@@ -193,7 +196,11 @@ class SemanticIndex:
         transaction, drop those of terms that are gone, and re-read the matrix."""
         assert self.encoder is not None
         with Session(self._engine) as session:
+            # The version before the work: if the data moves on meanwhile, the next request
+            # sees a newer one than the matrix's and starts another round.
+            version = repository.data_version(session)
             missing = _missing(session)
+        shown = time.monotonic()
         if missing:
             log.info("semantic search: computing vectors of %d terms", len(missing))
         for start in range(0, len(missing), BATCH):
@@ -211,17 +218,20 @@ class SemanticIndex:
                 offset += len(parts)
             _store(self._engine, rows)
             self.computed += len(chunk)
+            if time.monotonic() - shown > RELOAD_EVERY_S:  # searches use what is there
+                self._reload(version)
+                shown = time.monotonic()
             log.info(
                 "semantic search: %d of %d term vectors computed",
                 min(start + BATCH, len(missing)),
                 len(missing),
             )
         _prune(self._engine)
-        self._reload()
+        self._reload(version)
 
-    def _reload(self) -> None:
+    def _reload(self, version: str | None) -> None:
         with Session(self._engine) as session:
-            matrix = _read_matrix(session, self.matrix.vectors.shape[1])
+            matrix = _read_matrix(session, self.matrix.vectors.shape[1], version)
         changed = matrix.version != self.matrix.version or len(matrix.vectors) != len(
             self.matrix.vectors
         )
@@ -374,8 +384,7 @@ def _prune(engine: Engine) -> None:
         )
 
 
-def _read_matrix(session: Session, dim: int) -> Matrix:
-    version = repository.data_version(session)
+def _read_matrix(session: Session, dim: int, version: str | None) -> Matrix:
     terms = int(session.execute(text("SELECT count(*) FROM term")).scalar_one())
     rows = session.execute(
         text(
