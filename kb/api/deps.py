@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from kb.cache import ResponseCache
+from kb.semantic import SemanticIndex
 
 
 def get_engine(request: Request) -> Engine:
@@ -28,6 +29,12 @@ def cache_of(request: Request) -> ResponseCache:
     """
     cache: ResponseCache = request.app.state.cache
     return cache
+
+
+def semantic_of(request: Request) -> SemanticIndex:
+    """The app's search by meaning (``enabled`` is False without a model)."""
+    index: SemanticIndex = request.app.state.semantic
+    return index
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -34,6 +34,7 @@ from kb.schemas import (
     Health,
     Kind,
     RelatedList,
+    SearchMode,
     SearchPage,
     SuggestionList,
     TermDetail,
@@ -192,8 +193,10 @@ class KBClient(_Client):
         kind: Kind | None = None,
         limit: int = 20,
         offset: int = 0,
+        mode: SearchMode | None = None,
     ) -> SearchPage:
-        return self._call(endpoints.search(q, category, kind, limit, offset))
+        """``mode``: hybrid, lexical or semantic; None: the server's default."""
+        return self._call(endpoints.search(q, category, kind, limit, offset, mode))
 
     def suggest(self, q: str, limit: int = 8) -> SuggestionList:
         return self._call(endpoints.suggest(q, limit))
@@ -311,8 +314,10 @@ class AsyncKBClient(_Client):
         kind: Kind | None = None,
         limit: int = 20,
         offset: int = 0,
+        mode: SearchMode | None = None,
     ) -> SearchPage:
-        return await self._call(endpoints.search(q, category, kind, limit, offset))
+        """``mode``: hybrid, lexical or semantic; None: the server's default."""
+        return await self._call(endpoints.search(q, category, kind, limit, offset, mode))
 
     async def suggest(self, q: str, limit: int = 8) -> SuggestionList:
         return await self._call(endpoints.suggest(q, limit))

@@ -18,6 +18,7 @@ from kb.schemas import (
     Health,
     Kind,
     RelatedList,
+    SearchMode,
     SearchPage,
     SuggestionList,
     TermDetail,
@@ -73,10 +74,22 @@ def graph(category: str | None) -> Call[Graph]:
 
 
 def search(
-    q: str, category: str | None, kind: Kind | None, limit: int, offset: int
+    q: str,
+    category: str | None,
+    kind: Kind | None,
+    limit: int,
+    offset: int,
+    mode: SearchMode | None = None,
 ) -> Call[SearchPage]:
     return _get(
-        "/search", SearchPage, q=q, category=category, kind=kind, limit=limit, offset=offset
+        "/search",
+        SearchPage,
+        q=q,
+        category=category,
+        kind=kind,
+        limit=limit,
+        offset=offset,
+        mode=mode,
     )
 
 

@@ -25,10 +25,10 @@ from starlette.concurrency import run_in_threadpool
 
 from kb import graph, repository
 from kb.api.demos import plot_url, source_code
-from kb.api.deps import cache_of, get_engine
+from kb.api.deps import cache_of, get_engine, semantic_of
 from kb.api.errors import NotFound
 from kb.api.responses import send
-from kb.api.search import search_page
+from kb.api.search import search_mode, search_page
 from kb.api.terms import find_or_404
 from kb.cache import Rendered
 from kb.demos import registry
@@ -316,12 +316,16 @@ async def search(request: Request) -> Response:
     """Search results with highlighted snippets and did-you-mean."""
     q = request.query_params.get("q", "").strip()[:500]
     number = _page_number(request)
+    index = semantic_of(request)
+    mode = search_mode(None, index)
 
     def render_page(session: Session, root: str) -> Rendered:
         found = None
         if q:
             offset = (number - 1) * RESULTS_PER_PAGE
-            found = search_page(session, q, limit=RESULTS_PER_PAGE, offset=offset)
+            found = search_page(
+                session, q, limit=RESULTS_PER_PAGE, offset=offset, mode=mode, index=index
+            )
 
         def link(page: int) -> str:
             return "/search?" + urlencode({"q": q} | ({"page": page} if page > 1 else {}))
@@ -341,7 +345,7 @@ async def search(request: Request) -> Response:
             and "/search?" + urlencode({"q": found.did_you_mean}),
         )
 
-    return await _send(request, ("search", q, number), render_page)
+    return await _send(request, ("search", mode, q, number), render_page)
 
 
 @router.get("/graph")

@@ -20,6 +20,10 @@ def test_health_reports_backend_terms_and_version(
         "terms": len(TERMS),
         "database": "sqlite" if database_url.startswith("sqlite") else "postgresql",
         "data_version": data_version(data_dir),
+        "semantic_search": {
+            "state": "off",
+            "detail": f"no model in {data_dir.parent / 'no-model'}: run `kb model fetch`",
+        },
     }
 
 

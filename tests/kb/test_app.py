@@ -70,6 +70,7 @@ def test_openapi_documents_every_route() -> None:
         "/api/v1/terms/{slug}",
         "/api/v1/terms/{slug}/related",
         "/api/v1/terms/{slug}/history",
+        "/api/v1/terms/{slug}/similar",
         "/api/v1/categories",
         "/api/v1/categories/{slug}",
         "/api/v1/search",

@@ -93,6 +93,7 @@ def test_nothing_close_gives_nothing(client: TestClient) -> None:
     body = search(client, "zzzzqqqq")
     assert body == {
         "query": "zzzzqqqq",
+        "mode": "lexical",
         "items": [],
         "total": 0,
         "limit": 20,
