@@ -38,7 +38,7 @@ def search_page(
     words = search.tokens(q)
     require_category(session, category)
 
-    def full_text(match_all: bool) -> tuple[list[search.Hit], int]:
+    def full_text(match_all: bool) -> search.Found:
         return search.full_text(
             session,
             words,
@@ -50,9 +50,10 @@ def search_page(
             query=q,
         )
 
-    hits, total = full_text(match_all=True)
-    if total == 0 and len(words) > 1:
-        hits, total = full_text(match_all=False)
+    found = full_text(match_all=True)
+    if found.total == 0 and len(words) > 1:
+        found = full_text(match_all=False)
+    hits, total = found.hits, found.total
     did_you_mean = None
     # A query that is exactly a name or alias needs no correction.
     if total < _FEW and not repository.names_a_term(session, q):
@@ -68,6 +69,7 @@ def search_page(
         query=q,
         items=[_result(h) for h in hits],
         total=total,
+        total_is_estimate=found.total_is_estimate,
         limit=limit,
         offset=offset,
         did_you_mean=did_you_mean,
@@ -96,7 +98,9 @@ async def search_terms(
     word must match; if no term has them all, terms with any of them are returned (unless
     ``q`` names a term: then that term alone). When that finds little, the names and aliases
     nearest by edit distance are offered as ``did_you_mean`` and, if nothing matched,
-    returned as results."""
+    returned as results. A broad query (more than about a thousand matches) ranks the terms
+    with a query word in their name or an alias first, then the others; on PostgreSQL its
+    ``total`` is then an estimate (``total_is_estimate``)."""
     words = search.tokens(q)
 
     def build(session: Session) -> SearchPage:
