@@ -7,7 +7,7 @@ start-up path) refuses, and ``kb load`` is the explicit way to replace them with
 """
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,25 +132,32 @@ def term_record_values(term: TermIn, category_id: int) -> tuple[Any, ...]:
 
 
 def term_parts(
-    term: TermIn, term_id: int, ids: Mapping[str, int]
+    term: TermIn,
+    term_id: int,
+    ids: Mapping[str, int],
+    tables: Collection[str] = PART_COLUMNS.keys(),
 ) -> dict[str, list[tuple[Any, ...]]]:
     """The rows that hang off a term, as tuples in ``PART_COLUMNS`` order: the keys it is
     looked up by, its aliases, references and related list (``ids``: the ids of the terms
-    that list names)."""
-    return {
-        "lookup_key": [
-            (key, term_id, label, source)
-            for key, (label, source) in lookup_keys(term.slug, term.name, term.aliases).items()
-        ],
-        "alias": [(term_id, i, a) for i, a in enumerate(term.aliases)],
-        "reference": [
+    that list names); of ``tables`` only, if given."""
+    parts: dict[str, list[tuple[Any, ...]]] = {}
+    if "lookup_key" in tables:
+        keys = lookup_keys(term.slug, term.name, term.aliases)
+        parts["lookup_key"] = [
+            (key, term_id, label, source) for key, (label, source) in keys.items()
+        ]
+    if "alias" in tables:
+        parts["alias"] = [(term_id, i, a) for i, a in enumerate(term.aliases)]
+    if "reference" in tables:
+        parts["reference"] = [
             (term_id, i, r.title, json.dumps(r.authors), r.year, r.venue, r.url, r.arxiv, r.doi)
             for i, r in enumerate(term.references)
-        ],
-        "link_entry": [
+        ]
+    if "link_entry" in tables:
+        parts["link_entry"] = [
             (term_id, i, ids[link.term], link.relation.value) for i, link in enumerate(term.related)
-        ],
-    }
+        ]
+    return parts
 
 
 def lookup_keys(slug: str, name: str, aliases: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -164,7 +171,14 @@ def lookup_keys(slug: str, name: str, aliases: Sequence[str]) -> dict[str, tuple
     return labels
 
 
-def insert_term_parts(session: Session, term: TermIn, term_id: int, ids: Mapping[str, int]) -> None:
-    """Write ``term_parts`` (an editor's write of one term uses this too)."""
-    for table, rows in term_parts(term, term_id, ids).items():
+def insert_term_parts(
+    session: Session,
+    term: TermIn,
+    term_id: int,
+    ids: Mapping[str, int],
+    tables: Collection[str] = PART_COLUMNS.keys(),
+) -> None:
+    """Write ``term_parts`` (an editor's write of one term uses this too), of ``tables`` only
+    if given."""
+    for table, rows in term_parts(term, term_id, ids, tables).items():
         insert_rows(session, table, PART_COLUMNS[table], rows)

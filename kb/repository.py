@@ -4,7 +4,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, func, text, update
 from sqlmodel import Session, col, select
 
 from kb import search
@@ -64,11 +64,10 @@ def restart_id_sequences(session: Session) -> None:
 
 
 def _set_meta(session: Session, key: str, value: str) -> None:
-    meta = session.get(Meta, key)
-    if meta is None:
+    # One statement where the key exists (every write moves the data version on).
+    changed = session.execute(update(Meta).where(col(Meta.key) == key).values(value=value))
+    if changed.rowcount == 0:  # type: ignore[attr-defined]
         session.add(Meta(key=key, value=value))
-    else:
-        meta.value = value
 
 
 def set_data_version(session: Session, version: str, *, loaded: bool = False) -> None:
@@ -175,21 +174,23 @@ def related_terms(
     session: Session, term_id: int, relation: Relation | None = None
 ) -> list[RelatedTerm]:
     """Every term linked to ``term_id``, with the relation as seen from ``term_id``."""
-    outgoing = session.exec(
-        select(Link.relation, Term)
-        .join(Term, col(Term.id) == col(Link.target_id))
-        .where(Link.source_id == term_id)
+    # One statement for both directions, and the linked terms' columns only: whole rows
+    # would read their bodies too.
+    rows = session.execute(
+        text(
+            "SELECT l.relation, l.target_id = :id, t.slug, t.name, t.summary FROM link l"
+            " JOIN term t ON t.id = CASE WHEN l.source_id = :id THEN l.target_id"
+            " ELSE l.source_id END WHERE l.source_id = :id OR l.target_id = :id"
+        ),
+        {"id": term_id},
     ).all()
-    incoming = session.exec(
-        select(Link.relation, Term)
-        .join(Term, col(Term.id) == col(Link.source_id))
-        .where(Link.target_id == term_id)
-    ).all()
-    seen_from_here = [(Relation(r), t) for r, t in outgoing]
-    seen_from_here += [(Relation(r).inverse, t) for r, t in incoming]
+    seen_from_here = [
+        (Relation(r).inverse if incoming else Relation(r), slug, name, summary)
+        for r, incoming, slug, name, summary in rows
+    ]
     items = [
-        RelatedTerm(slug=t.slug, name=t.name, summary=t.summary, relation=r)
-        for r, t in seen_from_here
+        RelatedTerm(slug=slug, name=name, summary=summary, relation=r)
+        for r, slug, name, summary in seen_from_here
         if relation is None or r is relation
     ]
     return sorted(items, key=lambda item: (_RELATION_ORDER[item.relation], item.name.casefold()))
@@ -238,14 +239,18 @@ def term_source(session: Session, term: Term) -> TermIn:
 
 def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
     """``term_source`` of each of ``ids``, in that order, in a few queries for all of them."""
-    rows = {t.id: t for t in session.exec(select(Term).where(col(Term.id).in_(ids))).all()}
-    category_slugs = dict(
-        session.exec(
-            select(Category.id, Category.slug).where(
-                col(Category.id).in_({t.category_id for t in rows.values()})
-            )
+    # Rows the session holds already (a write's) are not read again.
+    held = [session.get(Term, i) if len(ids) == 1 else None for i in ids]
+    rows = {t.id: t for t in held if t is not None}
+    if len(rows) < len(ids):
+        rows = {t.id: t for t in session.exec(select(Term).where(col(Term.id).in_(ids))).all()}
+    # Whole categories: term_detail then finds its category in the session.
+    category_slugs = {
+        c.id: c.slug
+        for c in session.exec(
+            select(Category).where(col(Category.id).in_({t.category_id for t in rows.values()}))
         ).all()
-    )
+    }
     aliases: dict[int, list[str]] = defaultdict(list)
     for term_id, name in session.exec(
         select(Alias.term_id, Alias.name)
