@@ -273,24 +273,7 @@ def _derive_links(session: Session, term_id: int) -> None:
     session.execute(
         delete(Link).where(or_(col(Link.source_id) == term_id, col(Link.target_id) == term_id))
     )
-    entries = session.exec(
-        select(LinkEntry).where(
-            or_(col(LinkEntry.term_id) == term_id, col(LinkEntry.target_id) == term_id)
-        )
-    ).all()
-    ids = {e.term_id for e in entries} | {e.target_id for e in entries}
-    slug_of = dict(session.exec(select(Term.id, Term.slug).where(col(Term.id).in_(ids))).all())
-    id_of = {slug: i for i, slug in slug_of.items()}
-    stored = {
-        canonical_link(slug_of[e.term_id], Relation(e.relation), slug_of[e.target_id])
-        for e in entries
-    }
-    rows = [
-        {"source_id": id_of[source], "target_id": id_of[target], "relation": relation.value}
-        for source, relation, target in sorted(stored)
-    ]
-    if rows:
-        session.execute(Link.__table__.insert(), rows)  # type: ignore[attr-defined]
+    repository.derive_links(session, [term_id])
 
 
 def _renumber_entries(session: Session, term: Term) -> None:

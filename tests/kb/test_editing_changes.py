@@ -6,43 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from kb import editing, history, loader, repository
 from kb.content import read_glossary
 from kb.schemas import TermIn
-from kb.search import full_text, tokens
 from tests.kb.glossary_factory import TERMS, write_glossary
-
-_QUERIES = ["adam", "velocity", "inertia", "decay", "flywheel", "gradient", "normalization"]
-
-# Per table, the rows of every term in slugs instead of ids (a load renumbers terms).
-_SNAPSHOT = {
-    "alias": "SELECT t.slug, a.position, a.name FROM alias a JOIN term t ON t.id = a.term_id",
-    "lookup_key": "SELECT k.key, t.slug, k.label, k.source FROM lookup_key k"
-    " JOIN term t ON t.id = k.term_id",
-    "reference": "SELECT t.slug, r.position, r.title FROM reference r"
-    " JOIN term t ON t.id = r.term_id",
-    "link_entry": "SELECT t.slug, e.position, o.slug, e.relation FROM link_entry e"
-    " JOIN term t ON t.id = e.term_id JOIN term o ON o.id = e.target_id",
-    "link": "SELECT s.slug, t.slug, l.relation FROM link l JOIN term s ON s.id = l.source_id"
-    " JOIN term t ON t.id = l.target_id",
-    "term": "SELECT t.slug, t.name, t.sort_name, c.slug, t.summary, t.body, t.digest FROM term t"
-    " JOIN category c ON c.id = t.category_id",
-}
-
-
-def _snapshot(engine: Engine) -> dict[str, Any]:
-    with Session(engine) as session:
-        tables = {
-            name: sorted(tuple(row) for row in session.execute(text(sql)).all())
-            for name, sql in _SNAPSHOT.items()
-        }
-        found = {q: [h.slug for h in full_text(session, tokens(q)).hits] for q in _QUERIES}
-    return {**tables, "search": found}
-
+from tests.kb.snapshots import snapshot
 
 PATCHES: list[dict[str, Any]] = [
     {"summary": "Keeps inertia, like a flywheel."},
@@ -70,11 +40,11 @@ def test_a_write_leaves_what_loading_the_edited_file_gives(
         new = TermIn.model_validate({**history.record_of(old), **patch})
         editing.replace_term(session, row, new, row.version, "test", old)
         session.commit()
-    written = _snapshot(engine)
+    written = snapshot(engine)
 
     edited = deepcopy(TERMS)
     edited["momentum"] = {**edited["momentum"], **patch}
     loader.load(
         engine, read_glossary(write_glossary(tmp_path / "edited", edited)), discard_edits=True
     )
-    assert written == _snapshot(engine)
+    assert written == snapshot(engine)
