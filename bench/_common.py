@@ -7,7 +7,8 @@
   other work on the machine hits every side alike; :class:`Spread` summarises the repeats.
 * :func:`machine_line`, :func:`environment_lines` and :func:`append_results` write the report
   header (machine, versions, BLAS kernel, threads, date) and append it to ``bench/RESULTS.md``.
-* :func:`free_port` and :func:`start_uvicorn` serve an app on loopback for the HTTP benchmarks.
+* :func:`free_port` and :func:`start_uvicorn` serve an app on loopback for the HTTP benchmarks;
+  :func:`checkout` gives the files of another revision, to serve that version side by side.
 * :func:`run_named` is the command line of a file of named benchmarks (bench_classical.py).
 """
 
@@ -22,10 +23,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +193,16 @@ def wait_ready(
             time.sleep(0.2)
     server.kill()
     raise SystemExit(f"server {app} did not start in {timeout:.0f} s")
+
+
+def checkout(revision: str, into: Path) -> Path:
+    """The files of ``revision`` (git archive), to run that version of the code."""
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
 def append_results(report: str) -> None:

@@ -27,14 +27,12 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
-from io import BytesIO
 from pathlib import Path
 
 import httpx
@@ -42,7 +40,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results, free_port, machine_line, start_uvicorn
+from _common import append_results, checkout, free_port, machine_line, start_uvicorn
 from synthetic import content_words, synthetic_glossary
 
 from kb.content import Glossary
@@ -99,16 +97,6 @@ def timed(client: httpx.Client, path: str, params: dict[str, str]) -> float:
     elapsed = (time.perf_counter() - start) * 1000
     assert response.status_code == 200, response.text
     return elapsed
-
-
-def checkout(revision: str, into: Path) -> Path:
-    """The files of ``revision`` (git archive), to run that version of the code."""
-    archive = subprocess.run(
-        ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
 
 
 def load(code: Path, url: str, glossary_file: Path) -> float:

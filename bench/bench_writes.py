@@ -6,7 +6,11 @@ data version on, all in one transaction. The peer (bare_writes.py) runs only the
 UPDATE that every safe write needs. Both are uvicorn with one worker on the same database,
 called one request at a time over keep-alive HTTP, in interleaved rounds.
 
+With --baseline REV the code of git revision REV runs too, on a database of its own, in the
+same interleaved rounds.
+
     .venv/bin/python bench/bench_writes.py [--rounds 5] [--writes 100] [--postgres URL]
+        [--baseline main]
 """
 
 import argparse
@@ -17,13 +21,13 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
 import httpx
 import psycopg
-from _common import append_results, free_port, machine_line, start_uvicorn
+from _common import append_results, checkout, free_port, machine_line, start_uvicorn
 from sqlalchemy.engine import make_url
 
 from kb.auth import new_key
@@ -50,52 +54,64 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1]
 
 
-def run(database_url: str, label: str, rounds: int, writes: int) -> list[str]:
+def run(kbs: list[tuple[str, Path, str]], label: str, rounds: int, writes: int) -> list[str]:
+    """Rows of the report for ``kbs`` (name, code, database URL: each version of kb on a
+    database of its own) and the bare peer, which shares the last one's database."""
     key, digest = new_key()
-    kb_env = {
-        "KB_DATA_DIR": str(ROOT / "data"),
-        "KB_DATABASE_URL": database_url,
-        "KB_API_KEYS": json.dumps({"bench": digest}),
-    }
-    kb_port, bare_port = free_port(), free_port()
-    kb = start_uvicorn(["kb.app:create_app", "--factory"], kb_env, kb_port, "/api/v1/health")
-    bare = start_uvicorn(
-        ["bare_writes:app", "--app-dir", str(ROOT / "bench")],
-        {"KB_DATABASE_URL": database_url},
-        bare_port,
-        "/terms/adamw",
-    )
-    ours: list[float] = []
-    peer: list[float] = []
+    servers, urls = [], []
     try:
+        for _, code, database_url in kbs:
+            kb_env = {
+                "KB_DATA_DIR": str(ROOT / "data"),
+                "KB_DATABASE_URL": database_url,
+                "KB_API_KEYS": json.dumps({"bench": digest}),
+                "PYTHONPATH": str(code),
+            }
+            port = free_port()
+            app = ["kb.app:create_app", "--factory"]
+            servers.append(start_uvicorn(app, kb_env, port, "/api/v1/health", cwd=code))
+            urls.append((f"http://127.0.0.1:{port}/api/v1/terms/adamw", True))
+        bare_port = free_port()
+        servers.append(
+            start_uvicorn(
+                ["bare_writes:app", "--app-dir", str(ROOT / "bench")],
+                {"KB_DATABASE_URL": kbs[-1][2]},
+                bare_port,
+                "/terms/adamw",
+            )
+        )
+        urls.append((f"http://127.0.0.1:{bare_port}/terms/momentum", False))
+        seconds: list[list[float]] = [[] for _ in urls]
         with httpx.Client(timeout=30) as client:
-            kb_url = f"http://127.0.0.1:{kb_port}/api/v1/terms/adamw"
-            bare_url = f"http://127.0.0.1:{bare_port}/terms/momentum"
             auth = {"Authorization": f"Bearer {key}"}
-            latencies(client, kb_url, auth, 10)  # warm up both
-            latencies(client, bare_url, {}, 10)
+            for url, kb in urls:  # warm up every server
+                latencies(client, url, auth if kb else {}, 10)
             for _ in range(rounds):
-                ours += latencies(client, kb_url, auth, writes)
-                peer += latencies(client, bare_url, {}, writes)
+                for (url, kb), times in zip(urls, seconds, strict=True):
+                    times += latencies(client, url, auth if kb else {}, writes)
     finally:
-        for server in (kb, bare):
+        for server in servers:
             server.terminate()
             server.wait()
     ms = 1000
-    ratio = statistics.median(ours) / statistics.median(peer)
-    return [
-        f"| {label} | kb PATCH | {statistics.median(ours) * ms:.1f} |"
-        f" {percentile(ours, 99) * ms:.1f} |",
+    peer = seconds[-1]
+    rows = []
+    for (name, _, _), ours in zip(kbs, seconds[:-1], strict=True):
+        ratio = statistics.median(ours) / statistics.median(peer)
+        rows.append(
+            f"| {label} | kb PATCH ({name}) | {statistics.median(ours) * ms:.1f} |"
+            f" {percentile(ours, 99) * ms:.1f} | **{ratio:.1f}** |"
+        )
+    rows.append(
         f"| {label} | bare conditional UPDATE | {statistics.median(peer) * ms:.1f} |"
-        f" {percentile(peer, 99) * ms:.1f} |",
-        f"| {label} | **ratio kb / bare (p50)** | **{ratio:.1f}** | |",
-    ]
+        f" {percentile(peer, 99) * ms:.1f} | 1 |"
+    )
+    return rows
 
 
 @contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
+def postgres_schema(url: str, schema: str = "kb_bench_writes") -> Iterator[str]:
     """``url`` with a schema of its own for the run, dropped afterwards."""
-    schema = "kb_bench_writes"
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -118,13 +134,21 @@ def main() -> None:
         help="also measure on this PostgreSQL database (in a schema of its own); '' to skip",
     )
     parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--baseline", help="git revision to measure side by side")
     options = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        rows += run(f"sqlite:///{tmp}/bench.sqlite3", "SQLite", options.rounds, options.writes)
-    if options.postgres:
-        with postgres_schema(options.postgres) as url:
-            rows += run(url, "PostgreSQL", options.rounds, options.writes)
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        codes = [("this", ROOT)]
+        if options.baseline:
+            codes.insert(0, (options.baseline, checkout(options.baseline, Path(tmp) / "base")))
+        files = [(n, c, f"sqlite:///{tmp}/{i}.sqlite3") for i, (n, c) in enumerate(codes)]
+        rows += run(files, "SQLite", options.rounds, options.writes)
+        if options.postgres:
+            schemas = [
+                (n, c, stack.enter_context(postgres_schema(options.postgres, f"kb_bench_w{i}")))
+                for i, (n, c) in enumerate(codes)
+            ]
+            rows += run(schemas, "PostgreSQL", options.rounds, options.writes)
     report = "\n".join(
         [
             f"## API write latency, {datetime.date.today().isoformat()}",
@@ -136,8 +160,8 @@ def main() -> None:
             " side (each with the previous answer's ETag), one uvicorn worker each, keep-alive,"
             " the real data/ glossary",
             "",
-            "| database | server | p50 ms | p99 ms |",
-            "|---|---|---|---|",
+            "| database | server | p50 ms | p99 ms | p50 / bare |",
+            "|---|---|---|---|---|",
             *rows,
             "",
         ]

@@ -56,6 +56,12 @@ def latest_revisions(
     return {row.slug: row for row in rows}
 
 
+def has_revisions(session: Session, slug: str) -> bool:
+    """Whether ``slug`` has any revision on record (``latest_revisions`` without reading it)."""
+    statement = select(TermRevision.version).where(TermRevision.slug == slug).limit(1)
+    return session.exec(statement).first() is not None
+
+
 def record_load(session: Session, terms: list[TermIn]) -> dict[str, Stamp]:
     """The version each loaded term gets, recording a revision for every term with a history.
 

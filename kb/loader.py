@@ -7,7 +7,7 @@ start-up path) refuses, and ``kb load`` is the explicit way to replace them with
 """
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,11 @@ def load(
                 " with `kb load --discard-edits`"
             )
         versions = history.record_load(session, glossary.terms)
-        repository.delete_content(session)
-        _insert(session, glossary, versions)
-        session.flush()
-        search.rebuild_index(session)
+        if not _load_changes(session, glossary, versions):
+            repository.delete_content(session)
+            _insert(session, glossary, versions)
+            session.flush()
+            search.rebuild_index(session)
         repository.set_data_version(session, glossary.version, loaded=True)
         session.commit()
     return True
@@ -122,6 +123,68 @@ def _insert(session: Session, glossary: Glossary, versions: dict[str, history.St
     repository.restart_id_sequences(session)
 
 
+INCREMENTAL_SHARE = 0.1
+"""A load that changes (adds, edits or removes) less than this share of the terms, and no
+category, rewrites just those terms; a larger one (or any, at 0) replaces everything."""
+
+
+def _load_changes(session: Session, glossary: Glossary, versions: dict[str, history.Stamp]) -> bool:
+    """Write only what ``glossary`` changes, if that is little (``INCREMENTAL_SHARE``): the
+    rows of the terms it adds, edits or removes, the links that touch them and their search
+    entries; other terms keep their rows (ids included). Return False, writing nothing, if
+    it changes too much for that: then the caller replaces everything.
+
+    At 100k terms a full load takes 30 s on SQLite and minutes on PostgreSQL, where ten
+    edited files change ten terms.
+    """
+    categories = [(c.slug, c.name, c.description) for c in glossary.categories]
+    if categories != repository.category_rows(session):
+        return False
+    current = repository.term_stamps(session)  # slug -> (id, digest)
+    changed = [
+        t for t in glossary.terms if current.get(t.slug, (0, ""))[1] != versions[t.slug].digest
+    ]
+    removed = current.keys() - {t.slug for t in glossary.terms}
+    if len(changed) + len(removed) >= INCREMENTAL_SHARE * max(len(current), len(glossary.terms)):
+        return False
+    ids = {slug: term_id for slug, (term_id, _) in current.items()}
+    next_id = max(ids.values(), default=0) + 1
+    for term in changed:
+        if term.slug not in ids:
+            ids[term.slug] = next_id
+            next_id += 1
+    gone = [ids[slug] for slug in removed]
+    edited = [ids[t.slug] for t in changed if t.slug in current]
+    affected = [*gone, *edited, *(ids[t.slug] for t in changed if t.slug not in current)]
+    repository.delete_term_rows(session, gone, edited)
+    category_ids = repository.category_ids(session)
+    rows = [
+        (
+            ids[t.slug],
+            t.slug,
+            *term_record_values(t, category_ids[t.category]),
+            versions[t.slug].version,
+            versions[t.slug].digest,
+        )
+        for t in changed
+    ]
+    insert_rows(session, "term", _TERM_COLUMNS, [row for row in rows if row[1] not in current])
+    repository.update_rows(
+        session, "term", _TERM_COLUMNS, [row for row in rows if row[1] in current]
+    )
+    parts: dict[str, list[tuple[Any, ...]]] = {table: [] for table in PART_COLUMNS}
+    for t in changed:
+        for table, part in term_parts(t, ids[t.slug], ids).items():
+            parts[table] += part
+    for table, part in parts.items():
+        insert_rows(session, table, PART_COLUMNS[table], part)
+    repository.derive_links(session, affected)
+    repository.restart_id_sequences(session)
+    session.flush()
+    search.update_index(session, affected)
+    return True
+
+
 def term_record_values(term: TermIn, category_id: int) -> tuple[Any, ...]:
     """The values of ``TERM_RECORD_COLUMNS`` for ``term`` (an editor's write uses these too)."""
     sort_name = lookup_key(term.name)
@@ -132,25 +195,32 @@ def term_record_values(term: TermIn, category_id: int) -> tuple[Any, ...]:
 
 
 def term_parts(
-    term: TermIn, term_id: int, ids: Mapping[str, int]
+    term: TermIn,
+    term_id: int,
+    ids: Mapping[str, int],
+    tables: Collection[str] = PART_COLUMNS.keys(),
 ) -> dict[str, list[tuple[Any, ...]]]:
     """The rows that hang off a term, as tuples in ``PART_COLUMNS`` order: the keys it is
     looked up by, its aliases, references and related list (``ids``: the ids of the terms
-    that list names)."""
-    return {
-        "lookup_key": [
-            (key, term_id, label, source)
-            for key, (label, source) in lookup_keys(term.slug, term.name, term.aliases).items()
-        ],
-        "alias": [(term_id, i, a) for i, a in enumerate(term.aliases)],
-        "reference": [
+    that list names); of ``tables`` only, if given."""
+    parts: dict[str, list[tuple[Any, ...]]] = {}
+    if "lookup_key" in tables:
+        keys = lookup_keys(term.slug, term.name, term.aliases)
+        parts["lookup_key"] = [
+            (key, term_id, label, source) for key, (label, source) in keys.items()
+        ]
+    if "alias" in tables:
+        parts["alias"] = [(term_id, i, a) for i, a in enumerate(term.aliases)]
+    if "reference" in tables:
+        parts["reference"] = [
             (term_id, i, r.title, json.dumps(r.authors), r.year, r.venue, r.url, r.arxiv, r.doi)
             for i, r in enumerate(term.references)
-        ],
-        "link_entry": [
+        ]
+    if "link_entry" in tables:
+        parts["link_entry"] = [
             (term_id, i, ids[link.term], link.relation.value) for i, link in enumerate(term.related)
-        ],
-    }
+        ]
+    return parts
 
 
 def lookup_keys(slug: str, name: str, aliases: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -164,7 +234,14 @@ def lookup_keys(slug: str, name: str, aliases: Sequence[str]) -> dict[str, tuple
     return labels
 
 
-def insert_term_parts(session: Session, term: TermIn, term_id: int, ids: Mapping[str, int]) -> None:
-    """Write ``term_parts`` (an editor's write of one term uses this too)."""
-    for table, rows in term_parts(term, term_id, ids).items():
+def insert_term_parts(
+    session: Session,
+    term: TermIn,
+    term_id: int,
+    ids: Mapping[str, int],
+    tables: Collection[str] = PART_COLUMNS.keys(),
+) -> None:
+    """Write ``term_parts`` (an editor's write of one term uses this too), of ``tables`` only
+    if given."""
+    for table, rows in term_parts(term, term_id, ids, tables).items():
         insert_rows(session, table, PART_COLUMNS[table], rows)

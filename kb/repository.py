@@ -3,14 +3,15 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import bindparam, delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
 from kb import search
-from kb.db import WRITER_LOCK_KEY, lock_schema
+from kb.db import WRITER_LOCK_KEY, insert_rows, lock_schema
 from kb.models import Alias, Category, Link, LinkEntry, LookupKey, Meta, Reference, Term
-from kb.relations import Relation
+from kb.relations import Relation, canonical_link
 from kb.rules import fold_key, lookup_key
 from kb.schemas import (
     API_PREFIX,
@@ -49,6 +50,76 @@ def delete_content(session: Session) -> None:
         session.execute(delete(table))
 
 
+def category_rows(session: Session) -> list[tuple[str, str, str]]:
+    """(slug, name, description) of every category, in order."""
+    rows = session.execute(
+        text("SELECT slug, name, description FROM category ORDER BY position")
+    ).all()
+    return [(slug, name, description) for slug, name, description in rows]
+
+
+def category_ids(session: Session) -> dict[str, int]:
+    return {slug: i for slug, i in session.exec(select(Category.slug, Category.id)) if i}
+
+
+def term_stamps(session: Session) -> dict[str, tuple[int, str]]:
+    """The id and record digest of every term, by slug."""
+    rows = session.exec(select(Term.slug, Term.id, Term.digest))
+    return {slug: (term_id, digest) for slug, term_id, digest in rows if term_id is not None}
+
+
+def delete_term_rows(session: Session, removed: Sequence[int], edited: Sequence[int]) -> None:
+    """Delete the terms ``removed`` and every row hanging off them or off ``edited`` (their
+    aliases, keys, references, related lists and links), for a load to write them anew. Does
+    not count on foreign-key cascades: a load on SQLite turns the checks off."""
+    ids = [*removed, *edited]
+    if not ids:
+        return
+    for table in (LookupKey, Alias, LinkEntry, Reference):
+        session.execute(delete(table).where(col(table.term_id).in_(ids)))
+    session.execute(
+        delete(Link).where(or_(col(Link.source_id).in_(ids), col(Link.target_id).in_(ids)))
+    )
+    # Edited terms keep their rows (a load updates them): on PostgreSQL deleting one would
+    # cascade to the rows of the other terms that link to it.
+    if removed:
+        session.execute(delete(Term).where(col(Term.id).in_(removed)))
+
+
+def update_rows(
+    session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Set ``columns`` (the first one the row's key) of each row of ``rows``: tuples in
+    ``columns`` order, in one prepared statement."""
+    if not rows:
+        return
+    key, *rest = columns
+    assignments = ", ".join(f"{c} = :{c}" for c in rest)
+    session.execute(
+        text(f"UPDATE {table} SET {assignments} WHERE {key} = :{key}"),
+        [dict(zip(columns, row, strict=True)) for row in rows],
+    )
+
+
+def derive_links(session: Session, term_ids: Sequence[int]) -> None:
+    """Write the links of ``term_ids`` (none stored yet) from the related lists that name
+    them or that they hold: one link per pair, in its canonical direction."""
+    if not term_ids:
+        return
+    entries = session.execute(
+        text(
+            "SELECT s.slug, e.relation, t.slug, s.id, t.id FROM link_entry e"
+            " JOIN term s ON s.id = e.term_id JOIN term t ON t.id = e.target_id"
+            " WHERE e.term_id IN :ids OR e.target_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": list(term_ids)},
+    ).all()
+    id_of = {slug: i for slug, _, _, i, _ in entries} | {slug: i for _, _, slug, _, i in entries}
+    stored = {canonical_link(a, Relation(relation), b) for a, relation, b, _, _ in entries}
+    rows = [(id_of[a], id_of[b], relation.value) for a, relation, b in sorted(stored)]
+    insert_rows(session, "link", ("source_id", "target_id", "relation"), rows)
+
+
 def restart_id_sequences(session: Session) -> None:
     """After rows were inserted with explicit ids, let PostgreSQL's sequences carry on after
     them (SQLite's rowids always do)."""
@@ -64,11 +135,10 @@ def restart_id_sequences(session: Session) -> None:
 
 
 def _set_meta(session: Session, key: str, value: str) -> None:
-    meta = session.get(Meta, key)
-    if meta is None:
+    # One statement where the key exists (every write moves the data version on).
+    changed = session.execute(update(Meta).where(col(Meta.key) == key).values(value=value))
+    if changed.rowcount == 0:  # type: ignore[attr-defined]
         session.add(Meta(key=key, value=value))
-    else:
-        meta.value = value
 
 
 def set_data_version(session: Session, version: str, *, loaded: bool = False) -> None:
@@ -175,21 +245,23 @@ def related_terms(
     session: Session, term_id: int, relation: Relation | None = None
 ) -> list[RelatedTerm]:
     """Every term linked to ``term_id``, with the relation as seen from ``term_id``."""
-    outgoing = session.exec(
-        select(Link.relation, Term)
-        .join(Term, col(Term.id) == col(Link.target_id))
-        .where(Link.source_id == term_id)
+    # One statement for both directions, and the linked terms' columns only: whole rows
+    # would read their bodies too.
+    rows = session.execute(
+        text(
+            "SELECT l.relation, l.target_id = :id, t.slug, t.name, t.summary FROM link l"
+            " JOIN term t ON t.id = CASE WHEN l.source_id = :id THEN l.target_id"
+            " ELSE l.source_id END WHERE l.source_id = :id OR l.target_id = :id"
+        ),
+        {"id": term_id},
     ).all()
-    incoming = session.exec(
-        select(Link.relation, Term)
-        .join(Term, col(Term.id) == col(Link.source_id))
-        .where(Link.target_id == term_id)
-    ).all()
-    seen_from_here = [(Relation(r), t) for r, t in outgoing]
-    seen_from_here += [(Relation(r).inverse, t) for r, t in incoming]
+    seen_from_here = [
+        (Relation(r).inverse if incoming else Relation(r), slug, name, summary)
+        for r, incoming, slug, name, summary in rows
+    ]
     items = [
-        RelatedTerm(slug=t.slug, name=t.name, summary=t.summary, relation=r)
-        for r, t in seen_from_here
+        RelatedTerm(slug=slug, name=name, summary=summary, relation=r)
+        for r, slug, name, summary in seen_from_here
         if relation is None or r is relation
     ]
     return sorted(items, key=lambda item: (_RELATION_ORDER[item.relation], item.name.casefold()))
@@ -238,14 +310,18 @@ def term_source(session: Session, term: Term) -> TermIn:
 
 def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
     """``term_source`` of each of ``ids``, in that order, in a few queries for all of them."""
-    rows = {t.id: t for t in session.exec(select(Term).where(col(Term.id).in_(ids))).all()}
-    category_slugs = dict(
-        session.exec(
-            select(Category.id, Category.slug).where(
-                col(Category.id).in_({t.category_id for t in rows.values()})
-            )
+    # Rows the session holds already (a write's) are not read again.
+    held = [session.get(Term, i) if len(ids) == 1 else None for i in ids]
+    rows = {t.id: t for t in held if t is not None}
+    if len(rows) < len(ids):
+        rows = {t.id: t for t in session.exec(select(Term).where(col(Term.id).in_(ids))).all()}
+    # Whole categories: term_detail then finds its category in the session.
+    category_slugs = {
+        c.id: c.slug
+        for c in session.exec(
+            select(Category).where(col(Category.id).in_({t.category_id for t in rows.values()}))
         ).all()
-    )
+    }
     aliases: dict[int, list[str]] = defaultdict(list)
     for term_id, name in session.exec(
         select(Alias.term_id, Alias.name)

@@ -215,6 +215,11 @@ class SearchPage(BaseModel):
     )
     items: list[SearchResult]
     total: int
+    total_is_estimate: bool = Field(
+        default=False,
+        description="Whether ``total`` is an estimate: on PostgreSQL a query that matches more"
+        " than about a thousand terms is counted from the planner's statistics.",
+    )
     limit: int
     offset: int
     did_you_mean: str | None = Field(

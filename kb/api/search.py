@@ -146,7 +146,7 @@ def _lexical_page(
     words = search.tokens(q)
     require_category(session, category)
 
-    def full_text(match_all: bool) -> tuple[list[search.Hit], int]:
+    def full_text(match_all: bool) -> search.Found:
         return search.full_text(
             session,
             words,
@@ -158,9 +158,10 @@ def _lexical_page(
             query=q,
         )
 
-    hits, total = full_text(match_all=True)
-    if total == 0 and len(words) > 1:
-        hits, total = full_text(match_all=False)
+    found = full_text(match_all=True)
+    if found.total == 0 and len(words) > 1:
+        found = full_text(match_all=False)
+    hits, total = found.hits, found.total
     did_you_mean = None
     # A query that is exactly a name or alias needs no correction.
     if total < _FEW and not repository.names_a_term(session, q):
@@ -177,6 +178,7 @@ def _lexical_page(
         mode="lexical",
         items=[_result(h) for h in hits],
         total=total,
+        total_is_estimate=found.total_is_estimate,
         limit=limit,
         offset=offset,
         did_you_mean=did_you_mean,
@@ -213,8 +215,11 @@ async def search_terms(
     word must match; if no term has them all, terms with any of them are returned (unless
     ``q`` names a term: then that term alone). When that finds little, the names and aliases
     nearest by edit distance are offered as ``did_you_mean`` and, if nothing matched,
-    returned as results. In ``hybrid`` mode that ranking is fused with the terms nearest to
-    ``q`` by meaning (reciprocal rank fusion); ``mode`` in the answer says which ranked it."""
+    returned as results. A broad query (more than about a thousand matches) ranks the terms
+    with a query word in their name or an alias first, then the others; on PostgreSQL its
+    ``total`` is then an estimate (``total_is_estimate``). In ``hybrid`` mode the ranking is
+    fused with the terms nearest to ``q`` by meaning (a term's cosine plus a bonus for its
+    lexical rank); ``mode`` in the answer says which ranked it."""
     words = search.tokens(q)
     index = semantic_of(request)
     chosen = search_mode(mode, index)

@@ -229,9 +229,9 @@ async def patch_term(
 
     def change(session: Session) -> TermDetail:
         row = find_or_404(session, slug)
-        current = history.record_of(repository.term_source(session, row))
-        term = validated(TermIn, merge_patch(current, patch))
-        row = editing.replace_term(session, row, term, expected, editor)
+        old = repository.term_source(session, row)
+        term = validated(TermIn, merge_patch(history.record_of(old), patch))
+        row = editing.replace_term(session, row, term, expected, editor, old)
         return repository.term_detail(session, row, term)
 
     return await write(request, change)

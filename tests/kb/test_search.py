@@ -65,6 +65,7 @@ def test_result_shape_and_highlighting(client: TestClient) -> None:
     body = search(client, "biased variance")
     [item] = body["items"]
     assert item["slug"] == "batch-normalization"
+    assert body["total_is_estimate"] is False
     assert set(item) == {"slug", "name", "summary", "category", "kind", "snippet", "score"}
     assert "<mark>" in item["snippet"] and "</mark>" in item["snippet"]
     assert item["score"] > 0
@@ -96,6 +97,7 @@ def test_nothing_close_gives_nothing(client: TestClient) -> None:
         "mode": "lexical",
         "items": [],
         "total": 0,
+        "total_is_estimate": False,
         "limit": 20,
         "offset": 0,
         "did_you_mean": None,
@@ -232,8 +234,7 @@ def test_suggest_validates_its_parameters(client: TestClient) -> None:
 
 
 def _found(session: Session, query: str) -> list[str]:
-    hits, _ = full_text(session, tokens(query))
-    return [hit.slug for hit in hits]
+    return [hit.slug for hit in full_text(session, tokens(query)).hits]
 
 
 def test_update_index_follows_edits_of_single_terms(engine: Engine, data_dir: Path) -> None:
@@ -372,14 +373,17 @@ def test_a_slug_with_words_not_in_the_text_finds_that_term_alone(
         engine, read_glossary(write_glossary(data_dir, glossary_with(lbfgs_gradient=lbfgs)))
     )
     with Session(engine) as session:
-        hits, total = full_text(session, tokens("lbfgs-gradient"), match_all=False)
+        found = full_text(session, tokens("lbfgs-gradient"), match_all=False)
+        hits, total = found.hits, found.total
         assert ([hit.slug for hit in hits], total) == (["lbfgs-gradient"], 1)
         assert hits[0].score > 0
         # Filters still apply.
-        assert full_text(session, tokens("lbfgs-gradient"), kind="concept", match_all=False)[1] == 0
+        assert (
+            full_text(session, tokens("lbfgs-gradient"), kind="concept", match_all=False).total == 0
+        )
         # A query that names no term still widens to terms with any of its words.
         assert _found(session, "memory velocity") == []
-        widened = full_text(session, tokens("memory velocity"), match_all=False)[0]
+        widened = full_text(session, tokens("memory velocity"), match_all=False).hits
         assert {hit.slug for hit in widened} == {"lbfgs-gradient", "momentum"}
 
 
@@ -395,3 +399,48 @@ def test_typo_candidates_keep_every_key_within_reach(query: str, keys: list[str]
     for i, key in enumerate(index.keys):
         if fuzz.ratio(query, key) >= 60:
             assert i in kept
+
+
+def _named(session: Session, slug: str, word: str) -> bool:
+    term = session.exec(select(Term).where(Term.slug == slug)).one()
+    aliases = session.exec(select(Alias.name).where(Alias.term_id == term.id)).all()
+    return any(word in tokens(name) for name in [term.name, *aliases])
+
+
+@pytest.mark.parametrize("word", ["gradient", "adam", "momentum"])
+def test_broad_queries_rank_named_terms_first(engine: Engine, data_dir: Path, word: str) -> None:
+    loader.load(engine, read_glossary(data_dir))
+    with Session(engine) as session:
+        exact = full_text(session, [word])
+        broad = full_text(session, [word], broad=1)
+        assert not exact.total_is_estimate
+        assert exact.total > 1  # broad=1 makes it broad
+        # The same terms, those with the word in a name or alias first (each tier ranked as
+        # the exact path ranks it).
+        found = [hit.slug for hit in broad.hits]
+        assert sorted(found) == sorted(hit.slug for hit in exact.hits)
+        named = [_named(session, slug, word) for slug in found]
+        assert named == sorted(named, reverse=True)
+        assert True in named and False in named
+        for tier in (True, False):
+            assert [s for s, n in zip(found, named, strict=True) if n is tier] == [
+                hit.slug for hit in exact.hits if _named(session, hit.slug, word) is tier
+            ]
+        # Pages go on across the tiers.
+        pages = [full_text(session, [word], broad=1, limit=1, offset=i) for i in range(len(found))]
+        assert [page.hits[0].slug for page in pages] == found
+        assert full_text(session, [word], broad=1, offset=len(found)).hits == []
+        if engine.dialect.name == "postgresql":
+            assert broad.total_is_estimate and broad.total >= len(found)
+        else:  # FTS5 counts exactly
+            assert (broad.total, broad.total_is_estimate) == (exact.total, False)
+
+
+def test_the_api_says_when_total_is_an_estimate(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert search(client, "gradient")["total_is_estimate"] is False
+    monkeypatch.setattr("kb.search.BROAD", 1)
+    body = search(client, "gradient", limit=10)  # not the cached answer
+    assert body["total_is_estimate"] is settings.database_url.startswith("postgresql")
+    assert slugs(body)[0] == "gradient-descent"
