@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 MIN_SENTENCES, MAX_SENTENCES = 2, 8
 MAX_SENTENCE_CHARS = 200
 MAX_TEXT_CHARS = 1_200
-SHOWN_CHARS = 38
-"""Sentences are cut to this many characters in the plot's labels."""
+LABEL = textwrap.TextWrapper(60, max_lines=1, placeholder=" …")
+TOKENS = textwrap.TextWrapper(60, initial_indent="   ", subsequent_indent="   ", max_lines=2,
+                              placeholder=" …")  # fmt: skip
+"""How the plot lists each sentence and its tokens (cut to fit eight of each)."""
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -142,8 +144,7 @@ def plot_embedding(p: EmbeddingParams, out: DemoOutput) -> "Figure":
     sentences, tokens = out.extras["sentences"], out.extras["tokens"]
     similarity = out.extras["similarity"]
     n = len(sentences)
-    fig = plots.figure(2, width=4.8, height=3.8)
-    fig.subplots_adjust(left=0.2, bottom=0.1)
+    fig = plots.figure(2, width=4.4, height=4.0)
     ax = plots.axes(fig, 1, 2, 1, "Cosine similarity of the sentence embeddings")
     image = ax.imshow(similarity, cmap="viridis", vmin=min(0.0, float(similarity.min())), vmax=1.0)
     for i in range(n):
@@ -151,22 +152,21 @@ def plot_embedding(p: EmbeddingParams, out: DemoOutput) -> "Figure":
             colour = "black" if similarity[i, j] > 0.6 else "white"
             ax.text(j, i, f"{similarity[i, j]:.2f}", ha="center", va="center", fontsize=7,
                     color=colour)  # fmt: skip
-    labels = [f"{i + 1}. {s if len(s) <= SHOWN_CHARS else s[: SHOWN_CHARS - 1] + '…'}"
-              for i, s in enumerate(sentences)]  # fmt: skip
-    ax.set_yticks(range(n), labels, fontsize=7)
-    ax.set_xticks(range(n), [str(i + 1) for i in range(n)])
+    numbers = [str(i + 1) for i in range(n)]
+    ax.set_xticks(range(n), numbers)
+    ax.set_yticks(range(n), numbers)
+    ax.set_xlabel("sentence")
     ax.grid(False)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    panel = plots.axes(fig, 1, 2, 2, "WordPiece tokens ([CLS] and [SEP] not shown)")
+    panel = plots.axes(fig, 1, 2, 2, "Sentences and their WordPiece tokens")
     panel.axis("off")
-    lines = [f"{i + 1}. ({len(t)}) {' '.join(t)}" for i, t in enumerate(tokens)]
-    panel.text(0.0, 1.0, "\n".join(_wrapped(lines)), va="top", ha="left", family="monospace",
-               fontsize=7, transform=panel.transAxes)  # fmt: skip
+    lines = []
+    for i, (sentence, pieces) in enumerate(zip(sentences, tokens, strict=True)):
+        lines += LABEL.wrap(f"{i + 1}. {sentence}")
+        lines += TOKENS.wrap(f"({len(pieces)} tokens) {' '.join(pieces)}")
+    panel.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace",
+               fontsize=6.5, transform=panel.transAxes)  # fmt: skip
     return fig
-
-
-def _wrapped(lines: list[str], width: int = 58) -> list[str]:
-    return [part for line in lines for part in textwrap.wrap(line, width, subsequent_indent="   ")]
 
 
 SENTENCE_EMBEDDING = Demo(
