@@ -2,7 +2,8 @@
 
 Runs happen in worker processes (``kb.demos.runner``); this module validates, prices and
 routes them, and turns the runner's refusals into HTTP answers: 422 (invalid or over budget),
-503 with Retry-After (every worker busy), 504 (time limit), never a hung request.
+503 with Retry-After (every worker busy), 503 without (a demo that needs the sentence
+encoder on a server without it), 504 (time limit), never a hung request.
 """
 
 import difflib
@@ -20,13 +21,14 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from kb import repository
+from kb import encoder_files, repository
 from kb.api.deps import cache_of
 from kb.api.errors import NOT_FOUND, NOT_MODIFIED, NotFound, Responses
 from kb.api.responses import client_has, send
 from kb.api.terms import SlugOrAlias, find_or_404
 from kb.demos import registry, sources
 from kb.demos.base import Demo, DemoParams, budget_errors
+from kb.demos.encoder import model_missing_message
 from kb.demos.query import from_query, to_query
 from kb.demos.runner import DemoFailed, Outcome, Runner, Saturated, TimedOut
 from kb.demos.schemas import (
@@ -76,7 +78,8 @@ RUN_ERRORS: Responses = {
     500: {"model": ErrorBody, "description": "The demo failed; the detail says how."},
     503: {
         "model": ErrorBody,
-        "description": "Every demo worker is busy; try again after Retry-After seconds.",
+        "description": "Every demo worker is busy (try again after Retry-After seconds), or"
+        " the demo needs the sentence encoder and the server has none (`kb model fetch`).",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
     504: {"model": ErrorBody, "description": "The run exceeded the time limit and was stopped."},
@@ -244,6 +247,9 @@ async def _json_body(request: Request) -> Any:
 
 
 async def _outcome(request: Request, demo: Demo[Any], params: DemoParams, plot: bool) -> Outcome:
+    model_dir = request.app.state.semantic.model_dir
+    if demo.needs_model and not encoder_files.is_present(model_dir):
+        raise _Refused(503, model_missing_message(model_dir))
     job = Job(run=demo.run, params=params, plot=demo.plot if plot else None)
     runner = runner_of(request)
     try:

@@ -106,6 +106,9 @@ class Demo(Generic[P]):
     featured: tuple[str, ...] = ()
     """The few parameters that tell most about the algorithm, which the web form shows first
     (the rest under "More parameters"); empty: the first ``FEATURED_BY_DEFAULT``."""
+    needs_model: bool = False
+    """It runs the sentence encoder, whose files ``kb model fetch`` puts in ``KB_MODEL_DIR``:
+    without them the API refuses a run (503) instead of starting one."""
 
     def __post_init__(self) -> None:
         unknown = set(self.featured) - set(self.params.model_fields)

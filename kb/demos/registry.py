@@ -8,6 +8,7 @@ from kb.demos.base import Demo
 from kb.demos.classifiers import DECISION_BOUNDARIES, ROC_CURVE
 from kb.demos.clustering import GAUSSIAN_MIXTURE, KMEANS
 from kb.demos.convnets import CONVNET
+from kb.demos.encoder import SENTENCE_EMBEDDING
 from kb.demos.generative import DIFFUSION, GAN, VAE
 from kb.demos.language import BPE, DECODING
 from kb.demos.layers import ACTIVATIONS, ATTENTION
@@ -27,7 +28,7 @@ DEMOS: dict[str, Demo[Any]] = {
         ADAM, WEIGHT_DECAY, BATCH_NORM, BACKPROP, AUTOENCODER, RBM, ACTIVATIONS, ATTENTION,
         ADAPTER, BATCH_SIZE, CONVNET, RECURRENT, POSITIONAL, NORMALIZATION, DROPOUT, ROBUST,
         SMOOTHING, KMEANS, GAUSSIAN_MIXTURE, DECISION_BOUNDARIES, ROC_CURVE, BIAS_VARIANCE,
-        GAN, DIFFUSION, VAE, GRID_WORLD, BANDIT, DECODING, BPE,
+        GAN, DIFFUSION, VAE, GRID_WORLD, BANDIT, DECODING, BPE, SENTENCE_EMBEDDING,
     )
 }  # fmt: skip
 

@@ -104,6 +104,18 @@ def params_data(model: type[BaseModel]) -> st.SearchStrategy[dict[str, Any]]:
 # --- every demo --------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _model_for_demos_that_need_it(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test of one demo that needs the sentence encoder runs it with the real model (the
+    suite's default is no model: tests/conftest.py)."""
+    callspec = getattr(request.node, "callspec", None)
+    slug = callspec.params.get("slug") if callspec is not None else None
+    if slug is not None and registry.DEMOS[slug].needs_model:
+        monkeypatch.setenv("KB_MODEL_DIR", str(request.getfixturevalue("model_dir")))
+
+
 @pytest.mark.parametrize("slug", DEMOS)
 def test_runs_with_defaults_deterministically(slug: str) -> None:
     demo = registry.DEMOS[slug]
@@ -185,7 +197,7 @@ def test_every_demo_is_refusable_by_budget() -> None:
     """Each demo's largest values together are over budget, and the refusal names a
     parameter whose lowering to the given limit brings the cost within budget."""
     for demo in registry.DEMOS.values():
-        if demo.slug in ("attention-mechanism", "activation-function"):
+        if demo.slug in ("attention-mechanism", "activation-function", "sentence-embedding"):
             continue  # every run of these is cheap
         data = {name: value for name, value in _bounds(demo)[1::2]}
         params = demo.params.model_construct(**{**demo.params().model_dump(), **data})
