@@ -5,6 +5,7 @@ and so report the same messages; only where the other side of a clash lives diff
 or a term in the database), and each passes that in.
 """
 
+import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -85,7 +86,12 @@ def unknown_category(slug: str, known: Iterable[str]) -> str:
 
 
 def unknown_demo(slug: str) -> str:
-    return f"unknown demo {slug!r} (registered demos: {', '.join(registry.slugs())})"
+    """Names the closest registered demos, not all of them: there are dozens, and a list that
+    long would be cut short in an API error."""
+    slugs = registry.slugs()
+    close = difflib.get_close_matches(slug, slugs, n=3, cutoff=0.4)
+    hint = f"closest: {', '.join(close)}; " if close else ""
+    return f"unknown demo {slug!r} ({hint}{len(slugs)} registered, listed by GET /api/v1/demos)"
 
 
 def demo_problem(term: TermIn) -> tuple[Loc, str] | None:

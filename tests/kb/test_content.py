@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from kb import rules
 from kb.content import ContentError, Problem, data_version, read_glossary
 from kb.relations import Relation
 from kb.rules import fold_key, prefix_key
@@ -420,3 +421,9 @@ def test_type_ahead_compares_starts_before_the_plural_is_folded() -> None:
     assert prefix_key("Learning r") == "learningr"
     assert "learningrateschedule".startswith(prefix_key("learning-rate s"))
     assert prefix_key("los") == "los"  # not "lo": a prefix is not a plural
+
+
+def test_an_unknown_demo_is_answered_with_the_closest_registered_ones_not_all() -> None:
+    message = rules.unknown_demo("adam")
+    assert "closest: adam-optimizer" in message and "weight-decay" not in message
+    assert "closest" not in rules.unknown_demo("no-such-thing-at-all")
