@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import httpx
-from _common import append_results, free_port, machine_line, start_kb_serve
+from _common import free_port, machine_line, publish, start_kb_serve
 from bench_serve import rss_mib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,9 +97,7 @@ def main() -> None:
             "",
         ]
     )
-    print(report)
-    if not options.no_write:
-        append_results(report)
+    publish(report, write=not options.no_write)
 
 
 if __name__ == "__main__":

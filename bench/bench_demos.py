@@ -27,7 +27,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import httpx
-from _common import append_results, free_port, machine_line, start_uvicorn
+from _common import free_port, machine_line, publish, start_uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 READ = "/api/v1/terms/adam-optimizer"
@@ -180,9 +180,7 @@ def main() -> None:
             "",
         ]
     )
-    print(report)
-    if not options.no_write:
-        append_results(report)
+    publish(report, write=not options.no_write)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results, checkout, machine_line
+from _common import checkout, machine_line, publish
 from bench_search import drop_schema, postgres_schema_url
 from synthetic import synthetic_glossary
 
@@ -104,9 +104,7 @@ def main() -> None:
         "",
     ]
     report = "\n".join(lines)
-    print(report)
-    if not options.no_write:
-        append_results(report)
+    publish(report, write=not options.no_write)
 
 
 if __name__ == "__main__":

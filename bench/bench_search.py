@@ -40,7 +40,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results, checkout, free_port, machine_line, start_uvicorn
+from _common import checkout, free_port, machine_line, publish, start_uvicorn
 from synthetic import content_words, synthetic_glossary
 
 from kb.content import Glossary
@@ -250,9 +250,7 @@ def main() -> None:
             f"{r['search_p99']:.1f} | {r['suggest_p50']:.2f} | {r['suggest_p99']:.2f} |"
         )
     report = "\n".join(lines) + "\n"
-    print(report)
-    if not options.no_write:
-        append_results(report)
+    publish(report, write=not options.no_write)
 
 
 if __name__ == "__main__":

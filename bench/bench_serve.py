@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import append_results, free_port, machine_line, start_kb_serve, start_uvicorn
+from _common import free_port, machine_line, publish, start_kb_serve, start_uvicorn
 from bench_demos import READ, wrk_latency
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,9 +299,7 @@ def main() -> None:
             "",
         ]
     report = "\n".join(lines)
-    print(report)
-    if not options.no_write:
-        append_results(report)
+    publish(report, write=not options.no_write)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from _common import append_results, checkout, free_port, machine_line, start_uvicorn
+from _common import checkout, free_port, machine_line, publish, start_uvicorn
 from sqlalchemy.engine import make_url
 
 from kb.auth import new_key
@@ -166,9 +166,7 @@ def main() -> None:
             "",
         ]
     )
-    print(report)
-    if not options.no_write:
-        append_results(report)
+    publish(report, write=not options.no_write)
 
 
 if __name__ == "__main__":
