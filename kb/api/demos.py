@@ -246,10 +246,18 @@ async def _json_body(request: Request) -> Any:
     raise RequestValidationError([{"loc": ["body"], "msg": message, "type": "json_invalid"}])
 
 
-async def _outcome(request: Request, demo: Demo[Any], params: DemoParams, plot: bool) -> Outcome:
+def unavailable_reason(request: Request, demo: Demo[Any]) -> str | None:
+    """Why ``demo`` cannot run on this server (a model it needs is missing), or None."""
     model_dir = request.app.state.semantic.model_dir
     if demo.needs_model and not encoder_files.is_present(model_dir):
-        raise _Refused(503, model_missing_message(model_dir))
+        return model_missing_message(model_dir)
+    return None
+
+
+async def _outcome(request: Request, demo: Demo[Any], params: DemoParams, plot: bool) -> Outcome:
+    reason = unavailable_reason(request, demo)
+    if reason is not None:
+        raise _Refused(503, reason)
     job = Job(run=demo.run, params=params, plot=demo.plot if plot else None)
     runner = runner_of(request)
     try:

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from kb import graph, repository
-from kb.api.demos import plot_url, source_code
+from kb.api.demos import plot_url, source_code, unavailable_reason
 from kb.api.deps import cache_of, get_engine, semantic_of
 from kb.api.errors import NotFound
 from kb.api.responses import send
@@ -244,17 +244,20 @@ class DemoPanel:
     """The parameters shown first, the demo's ``featured`` ones."""
     more: list[forms.Control]
     """The others, in their model's order, under "More parameters"."""
-    default_plot: str
-    """The plot of the run with every parameter at its default."""
+    default_plot: str | None
+    """The plot of the run with every parameter at its default (None: it cannot run here)."""
+    unavailable: str | None
+    """Why the demo cannot run on this server (a model it needs is missing), or None."""
     sources: list[SourceCode]
     known_terms: dict[str, str]
     """Names of the terms the sources implement, by slug: those in this glossary only."""
 
 
-def _demo_panel(session: Session, detail: TermDetail) -> DemoPanel | None:
+def _demo_panel(request: Request, session: Session, detail: TermDetail) -> DemoPanel | None:
     demo = registry.get(detail.demo.slug) if detail.demo else None
     if demo is None:
         return None
+    unavailable = unavailable_reason(request, demo)
     controls = forms.controls(demo.params.model_json_schema())
     by_name = {control.name: control for control in controls}
     known = {}
@@ -269,7 +272,8 @@ def _demo_panel(session: Session, detail: TermDetail) -> DemoPanel | None:
         run_url=f"{API_PREFIX}/terms/{detail.slug}/demo",
         featured=[by_name[name] for name in demo.featured_params],
         more=[c for c in controls if c.name not in demo.featured_params],
-        default_plot=plot_url(detail.slug, demo.params()),
+        default_plot=None if unavailable else plot_url(detail.slug, demo.params()),
+        unavailable=unavailable,
         sources=source_code(demo),
         known_terms=known,
     )
@@ -297,7 +301,7 @@ async def term_page(request: Request, slug: str) -> Response:
             term=detail,
             body=render.body_html(detail.body),
             related=related,
-            demo=_demo_panel(session, detail),
+            demo=_demo_panel(request, session, detail),
             json_ld=term_json_ld(detail, root),
         )
 

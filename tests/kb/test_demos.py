@@ -345,4 +345,4 @@ def test_check_rejects_an_unknown_demo(tmp_path: Path) -> None:
     assert problem.field == "demo"
     assert problem.line is not None
     assert "unknown demo 'no-such-demo'" in problem.message
-    assert "adam-optimizer" in problem.message
+    assert "GET /api/v1/demos" in problem.message

@@ -271,6 +271,19 @@ def test_a_term_page_shows_its_demos_default_plot(client: TestClient) -> None:
     assert b"<svg" in drawn.content
 
 
+def test_a_demo_that_cannot_run_here_says_why_instead_of_linking_a_plot(
+    client: TestClient, settings: Settings, data_dir: Path
+) -> None:
+    """The sentence-embedding demo needs the encoder's files, which this test server lacks: the
+    page says what to do and links no plot that would answer 503."""
+    terms = {**TERMS, "adamw": {**TERMS["adamw"], "demo": "sentence-embedding"}}
+    reload(settings.database_url, data_dir, terms)
+    page = client.get("/terms/adamw").text
+    result = next(e for e in html.parse(page).iter() if e.get("id") == "demo-result")
+    assert not list(result.iter(f"{html.NS}img"))
+    assert "kb model fetch" in "".join(result.itertext())
+
+
 def test_every_demo_features_a_few_of_its_own_parameters() -> None:
     for demo in registry.DEMOS.values():
         assert 0 < len(demo.featured_params) <= 4, demo.slug
