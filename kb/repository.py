@@ -134,20 +134,28 @@ def restart_id_sequences(session: Session) -> None:
         )
 
 
-def _set_meta(session: Session, key: str, value: str) -> None:
-    # One statement where the key exists (every write moves the data version on).
-    changed = session.execute(update(Meta).where(col(Meta.key) == key).values(value=value))
-    if changed.rowcount == 0:  # type: ignore[attr-defined]
+def _set_meta(session: Session, key: str, value: str, *, notify: bool = False) -> None:
+    """``notify``: also tell the other PostgreSQL processes, at commit (``kb.watch``)."""
+    # One statement where the key exists (every write moves the data version on), the
+    # notification included.
+    statement = (
+        update(Meta)
+        .where(col(Meta.key) == key)
+        .values(value=value)
+        .returning(func.pg_notify(CHANNEL, "") if notify else col(Meta.key))
+    )
+    if not session.execute(statement).all():
         session.add(Meta(key=key, value=value))
+        if notify:
+            session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
 def set_data_version(session: Session, version: str, *, loaded: bool = False) -> None:
     """Record that the content changed; ``loaded``: to that of files with this version.
 
     On PostgreSQL, the other processes' caches hear of it at commit (``kb.watch``)."""
-    _set_meta(session, DATA_VERSION, version)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+    notify = session.get_bind().dialect.name == "postgresql"
+    _set_meta(session, DATA_VERSION, version, notify=notify)
     if loaded:
         _set_meta(session, LOADED_FILES, version)
         _set_meta(session, LOADED_AT, datetime.now(UTC).isoformat())
