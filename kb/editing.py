@@ -227,7 +227,8 @@ def _claim(
     claimed = session.execute(
         update(table)
         .where(col(table.id) == row_id, col(table.version) == expected)
-        .values(**(values or {}), version=table.version + 1)
+        .values(**(values or {}), version=table.version + 1),
+        execution_options={"synchronize_session": False},
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
@@ -268,7 +269,7 @@ def _write_parts(
         _refuse_link_to_broader_term(session, term_id)
     if "search" in changed:
         session.flush()
-        search.update_index(session, [term_id])
+        search.update_index(session, [term_id], existing=True)
 
 
 def _ids_of(session: Session, slugs: list[str]) -> dict[str, int]:

@@ -144,7 +144,7 @@ def _set_meta(session: Session, key: str, value: str, *, notify: bool = False) -
         .values(value=value)
         .returning(func.pg_notify(CHANNEL, "") if notify else col(Meta.key))
     )
-    if not session.execute(statement).all():
+    if not session.execute(statement, execution_options={"synchronize_session": False}).all():
         session.add(Meta(key=key, value=value))
         if notify:
             session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
