@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import ColumnElement, delete, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -124,9 +124,10 @@ def replace_term(
     columns: dict[str, Any] = {}
     if category_id is not None:
         columns = _term_columns(term, category_id) | {"digest": history.digest_of(term)}
-    _claim(session, Term, row.id, expected, columns)
+    recorded = _claim(session, Term, row.id, expected, columns, history.any_revision(Term.slug))
     targets = _check(session, term, row_id=row.id, changed=changed)
-    _remember_base(session, row, expected, old)
+    if not recorded:
+        _remember_base(session, row, expected, old)
     # What the row holds now, without reading it back.
     for name, value in (*columns.items(), ("version", expected + 1)):
         set_committed_value(row, name, value)
@@ -217,9 +218,11 @@ def _claim(
     row_id: int,
     expected: int,
     values: dict[str, Any] | None = None,
-) -> None:
+    returning: ColumnElement[Any] | None = None,
+) -> Any:
     """Move the row to its next version if it is still at ``expected``, writing ``values``
-    (its other columns) in the same statement; else ``Stale``.
+    (its other columns) in the same statement; else ``Stale``. Returns ``returning`` (an
+    expression over the row), read by the same statement, so a write asks one question less.
 
     The one conditional UPDATE is what makes concurrent writes safe: on PostgreSQL the loser
     waits for the winner's row lock, then finds the version moved on and updates nothing.
@@ -227,13 +230,15 @@ def _claim(
     claimed = session.execute(
         update(table)
         .where(col(table.id) == row_id, col(table.version) == expected)
-        .values(**(values or {}), version=table.version + 1),
+        .values(**(values or {}), version=table.version + 1)
+        .returning(col(table.version) if returning is None else returning),
         execution_options={"synchronize_session": False},
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    ).first()
+    if claimed is None:
         session.rollback()
         current = session.exec(select(table.version).where(table.id == row_id)).first()
         raise Stale(current or 0)
+    return claimed[0]
 
 
 def _category_id(session: Session, slug: str) -> int | None:
