@@ -316,6 +316,10 @@ def term_source(session: Session, term: Term) -> TermIn:
     return term_sources(session, [term.id])[0]
 
 
+_HELD = "kb.repository.held"
+"""The ``Session.info`` key of the rows ``term_sources`` keeps for ``term_detail``."""
+
+
 def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
     """``term_source`` of each of ``ids``, in that order, in a few queries for all of them."""
     # Rows the session holds already (a write's) are not read again.
@@ -323,13 +327,13 @@ def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
     rows = {t.id: t for t in held if t is not None}
     if len(rows) < len(ids):
         rows = {t.id: t for t in session.exec(select(Term).where(col(Term.id).in_(ids))).all()}
-    # Whole categories: term_detail then finds its category in the session.
-    category_slugs = {
-        c.id: c.slug
-        for c in session.exec(
-            select(Category).where(col(Category.id).in_({t.category_id for t in rows.values()}))
-        ).all()
-    }
+    # Whole categories, kept with the session (its identity map holds rows only while
+    # something else does): term_detail then finds its category there without a read.
+    categories = session.exec(
+        select(Category).where(col(Category.id).in_({t.category_id for t in rows.values()}))
+    ).all()
+    session.info.setdefault(_HELD, []).extend(categories)
+    category_slugs = {c.id: c.slug for c in categories}
     aliases: dict[int, list[str]] = defaultdict(list)
     for term_id, name in session.exec(
         select(Alias.term_id, Alias.name)
