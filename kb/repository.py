@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, text, update
+from sqlalchemy import bindparam, delete, func, null, or_, text, union_all, update
 from sqlmodel import Session, col, select
 
 from kb import search
@@ -334,13 +334,6 @@ def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
     ).all()
     session.info.setdefault(_HELD, []).extend(categories)
     category_slugs = {c.id: c.slug for c in categories}
-    aliases: dict[int, list[str]] = defaultdict(list)
-    for term_id, name in session.exec(
-        select(Alias.term_id, Alias.name)
-        .where(col(Alias.term_id).in_(ids))
-        .order_by(col(Alias.term_id), col(Alias.position))
-    ):
-        aliases[term_id].append(name)
     references: dict[int, list[ReferenceModel]] = defaultdict(list)
     for ref in session.exec(
         select(Reference)
@@ -348,14 +341,23 @@ def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
         .order_by(col(Reference.term_id), col(Reference.position))
     ):
         references[ref.term_id].append(_reference(ref))
+    # Aliases and related lists in one statement: (term, position, alias, NULL) and
+    # (term, position, relation, slug) rows.
+    aliases: dict[int, list[str]] = defaultdict(list)
     related: dict[int, list[LinkIn]] = defaultdict(list)
-    for term_id, relation, slug in session.exec(
-        select(LinkEntry.term_id, LinkEntry.relation, Term.slug)
+    named = union_all(  # type: ignore[var-annotated]  # two row types, on purpose
+        select(Alias.term_id, Alias.position, Alias.name, null()).where(
+            col(Alias.term_id).in_(ids)
+        ),
+        select(LinkEntry.term_id, LinkEntry.position, LinkEntry.relation, Term.slug)
         .join(Term, col(Term.id) == col(LinkEntry.target_id))
-        .where(col(LinkEntry.term_id).in_(ids))
-        .order_by(col(LinkEntry.term_id), col(LinkEntry.position))
-    ):
-        related[term_id].append(LinkIn(term=slug, relation=Relation(relation)))
+        .where(col(LinkEntry.term_id).in_(ids)),
+    ).order_by(text("1, 2"))
+    for term_id, _, value, slug in session.execute(named):
+        if slug is None:
+            aliases[term_id].append(value)
+        else:
+            related[term_id].append(LinkIn(term=slug, relation=Relation(value)))
     return [
         TermIn(
             slug=rows[i].slug,
