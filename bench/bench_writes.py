@@ -66,6 +66,10 @@ def run(kbs: list[tuple[str, Path, str]], label: str, rounds: int, writes: int) 
                 "KB_DATABASE_URL": database_url,
                 "KB_API_KEYS": json.dumps({"bench": digest}),
                 "PYTHONPATH": str(code),
+                # Semantic search off: at start each server would compute every term's
+                # vectors in the background, taking CPU and SQLite's write lock from the writes
+                # being measured (a PATCH does not wait for them).
+                "KB_MODEL_DIR": str(Path(tempfile.gettempdir()) / "kb-bench-no-model"),
             }
             port = free_port()
             app = ["kb.app:create_app", "--factory"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import ColumnElement, delete, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -83,9 +83,11 @@ def create_term(session: Session, term: TermIn, actor: str) -> Term:
     last = history.latest_revisions(session, [term.slug]).get(term.slug)
     version = last.version + 1 if last else 1
     targets = _check(session, term, row_id=None)
+    category_id = _category_id(session, term.category)
+    assert category_id is not None  # _check refused an unknown category
     row = Term(
         slug=term.slug,
-        **_term_columns(session, term),
+        **_term_columns(term, category_id),
         version=version,
         digest=history.digest_of(term),
     )
@@ -112,17 +114,22 @@ def replace_term(
     if term.slug != row.slug:
         raise Invalid([(("slug",), f"must stay {row.slug!r}: a term's slug cannot change")])
     assert row.id is not None
-    _claim(session, Term, row.id, expected)
     old = old or repository.term_source(session, row)
     changed = _changed_parts(old, term)
+    category_id = (
+        row.category_id if "category" not in changed else _category_id(session, term.category)
+    )
+    # The claim writes the new columns too (one statement, not two); an unknown category
+    # claims only, so that a stale write is still a 412, and _check refuses it below.
+    columns: dict[str, Any] = {}
+    if category_id is not None:
+        columns = _term_columns(term, category_id) | {"digest": history.digest_of(term)}
+    recorded = _claim(session, Term, row.id, expected, columns, history.any_revision(Term.slug))
     targets = _check(session, term, row_id=row.id, changed=changed)
-    _remember_base(session, row, expected, old)
-    category_id = row.category_id if "category" not in changed else None
-    columns = _term_columns(session, term, category_id)
-    digest = history.digest_of(term)
-    session.execute(update(Term).where(col(Term.id) == row.id).values(**columns, digest=digest))
+    if not recorded:
+        _remember_base(session, row, expected, old)
     # What the row holds now, without reading it back.
-    for name, value in (*columns.items(), ("digest", digest), ("version", expected + 1)):
+    for name, value in (*columns.items(), ("version", expected + 1)):
         set_committed_value(row, name, value)
     tables = {name for name in _PART_TABLES if name in changed}
     for name in tables:
@@ -206,9 +213,16 @@ def delete_term(session: Session, row: Term, expected: int, actor: str, cascade:
 
 
 def _claim(
-    session: Session, table: type[Term] | type[Category], row_id: int, expected: int
-) -> None:
-    """Move the row to its next version if it is still at ``expected``; else ``Stale``.
+    session: Session,
+    table: type[Term] | type[Category],
+    row_id: int,
+    expected: int,
+    values: dict[str, Any] | None = None,
+    returning: ColumnElement[Any] | None = None,
+) -> Any:
+    """Move the row to its next version if it is still at ``expected``, writing ``values``
+    (its other columns) in the same statement; else ``Stale``. Returns ``returning`` (an
+    expression over the row), read by the same statement, so a write asks one question less.
 
     The one conditional UPDATE is what makes concurrent writes safe: on PostgreSQL the loser
     waits for the winner's row lock, then finds the version moved on and updates nothing.
@@ -216,21 +230,23 @@ def _claim(
     claimed = session.execute(
         update(table)
         .where(col(table.id) == row_id, col(table.version) == expected)
-        .values(version=table.version + 1)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        .values(**(values or {}), version=table.version + 1)
+        .returning(col(table.version) if returning is None else returning),
+        execution_options={"synchronize_session": False},
+    ).first()
+    if claimed is None:
         session.rollback()
         current = session.exec(select(table.version).where(table.id == row_id)).first()
         raise Stale(current or 0)
+    return claimed[0]
 
 
-def _term_columns(session: Session, term: TermIn, category_id: int | None = None) -> dict[str, Any]:
-    """The term's own columns (``category_id``: that of its category, if the caller knows)."""
-    if category_id is None:
-        category_id = session.exec(
-            select(Category.id).where(Category.slug == term.category)
-        ).first()
-    assert category_id is not None  # _check refused an unknown category
+def _category_id(session: Session, slug: str) -> int | None:
+    return session.exec(select(Category.id).where(Category.slug == slug)).first()
+
+
+def _term_columns(term: TermIn, category_id: int) -> dict[str, Any]:
+    """The term's own columns, but its digest."""
     values = loader.term_record_values(term, category_id)
     return dict(zip(loader.TERM_RECORD_COLUMNS, values, strict=True))
 
@@ -258,7 +274,7 @@ def _write_parts(
         _refuse_link_to_broader_term(session, term_id)
     if "search" in changed:
         session.flush()
-        search.update_index(session, [term_id])
+        search.update_index(session, [term_id], existing=True)
 
 
 def _ids_of(session: Session, slugs: list[str]) -> dict[str, int]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Exists, exists, func
 from sqlmodel import Session, col, select
 
 from kb import repository
@@ -56,10 +56,14 @@ def latest_revisions(
     return {row.slug: row for row in rows}
 
 
+def any_revision(slug: Any) -> Exists:
+    """Whether ``slug`` (a value, or a column of the statement) has any revision on record."""
+    return exists().where(col(TermRevision.slug) == slug)
+
+
 def has_revisions(session: Session, slug: str) -> bool:
     """Whether ``slug`` has any revision on record (``latest_revisions`` without reading it)."""
-    statement = select(TermRevision.version).where(TermRevision.slug == slug).limit(1)
-    return session.exec(statement).first() is not None
+    return bool(session.exec(select(any_revision(slug))).one())
 
 
 def record_load(session: Session, terms: list[TermIn]) -> dict[str, Stamp]:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, text, update
+from sqlalchemy import bindparam, delete, func, null, or_, text, union_all, update
 from sqlmodel import Session, col, select
 
 from kb import search
@@ -134,20 +134,28 @@ def restart_id_sequences(session: Session) -> None:
         )
 
 
-def _set_meta(session: Session, key: str, value: str) -> None:
-    # One statement where the key exists (every write moves the data version on).
-    changed = session.execute(update(Meta).where(col(Meta.key) == key).values(value=value))
-    if changed.rowcount == 0:  # type: ignore[attr-defined]
+def _set_meta(session: Session, key: str, value: str, *, notify: bool = False) -> None:
+    """``notify``: also tell the other PostgreSQL processes, at commit (``kb.watch``)."""
+    # One statement where the key exists (every write moves the data version on), the
+    # notification included.
+    statement = (
+        update(Meta)
+        .where(col(Meta.key) == key)
+        .values(value=value)
+        .returning(func.pg_notify(CHANNEL, "") if notify else col(Meta.key))
+    )
+    if not session.execute(statement, execution_options={"synchronize_session": False}).all():
         session.add(Meta(key=key, value=value))
+        if notify:
+            session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
 def set_data_version(session: Session, version: str, *, loaded: bool = False) -> None:
     """Record that the content changed; ``loaded``: to that of files with this version.
 
     On PostgreSQL, the other processes' caches hear of it at commit (``kb.watch``)."""
-    _set_meta(session, DATA_VERSION, version)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+    notify = session.get_bind().dialect.name == "postgresql"
+    _set_meta(session, DATA_VERSION, version, notify=notify)
     if loaded:
         _set_meta(session, LOADED_FILES, version)
         _set_meta(session, LOADED_AT, datetime.now(UTC).isoformat())
@@ -308,6 +316,10 @@ def term_source(session: Session, term: Term) -> TermIn:
     return term_sources(session, [term.id])[0]
 
 
+_HELD = "kb.repository.held"
+"""The ``Session.info`` key of the rows ``term_sources`` keeps for ``term_detail``."""
+
+
 def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
     """``term_source`` of each of ``ids``, in that order, in a few queries for all of them."""
     # Rows the session holds already (a write's) are not read again.
@@ -315,20 +327,13 @@ def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
     rows = {t.id: t for t in held if t is not None}
     if len(rows) < len(ids):
         rows = {t.id: t for t in session.exec(select(Term).where(col(Term.id).in_(ids))).all()}
-    # Whole categories: term_detail then finds its category in the session.
-    category_slugs = {
-        c.id: c.slug
-        for c in session.exec(
-            select(Category).where(col(Category.id).in_({t.category_id for t in rows.values()}))
-        ).all()
-    }
-    aliases: dict[int, list[str]] = defaultdict(list)
-    for term_id, name in session.exec(
-        select(Alias.term_id, Alias.name)
-        .where(col(Alias.term_id).in_(ids))
-        .order_by(col(Alias.term_id), col(Alias.position))
-    ):
-        aliases[term_id].append(name)
+    # Whole categories, kept with the session (its identity map holds rows only while
+    # something else does): term_detail then finds its category there without a read.
+    categories = session.exec(
+        select(Category).where(col(Category.id).in_({t.category_id for t in rows.values()}))
+    ).all()
+    session.info.setdefault(_HELD, []).extend(categories)
+    category_slugs = {c.id: c.slug for c in categories}
     references: dict[int, list[ReferenceModel]] = defaultdict(list)
     for ref in session.exec(
         select(Reference)
@@ -336,14 +341,23 @@ def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
         .order_by(col(Reference.term_id), col(Reference.position))
     ):
         references[ref.term_id].append(_reference(ref))
+    # Aliases and related lists in one statement: (term, position, alias, NULL) and
+    # (term, position, relation, slug) rows.
+    aliases: dict[int, list[str]] = defaultdict(list)
     related: dict[int, list[LinkIn]] = defaultdict(list)
-    for term_id, relation, slug in session.exec(
-        select(LinkEntry.term_id, LinkEntry.relation, Term.slug)
+    named = union_all(  # type: ignore[var-annotated]  # two row types, on purpose
+        select(Alias.term_id, Alias.position, Alias.name, null()).where(
+            col(Alias.term_id).in_(ids)
+        ),
+        select(LinkEntry.term_id, LinkEntry.position, LinkEntry.relation, Term.slug)
         .join(Term, col(Term.id) == col(LinkEntry.target_id))
-        .where(col(LinkEntry.term_id).in_(ids))
-        .order_by(col(LinkEntry.term_id), col(LinkEntry.position))
-    ):
-        related[term_id].append(LinkIn(term=slug, relation=Relation(relation)))
+        .where(col(LinkEntry.term_id).in_(ids)),
+    ).order_by(text("1, 2"))
+    for term_id, _, value, slug in session.execute(named):
+        if slug is None:
+            aliases[term_id].append(value)
+        else:
+            related[term_id].append(LinkIn(term=slug, relation=Relation(value)))
     return [
         TermIn(
             slug=rows[i].slug,

@@ -18,6 +18,7 @@ from kb.config import Settings
 from kb.content import ContentError, read_glossary
 from kb.db import make_engine
 from tests.kb.glossary_factory import TERMS, glossary_with, write_glossary
+from tests.kb.test_api_caching import StatementCounter
 
 API = "/api/v1"
 KEY, DIGEST = new_key()
@@ -324,6 +325,22 @@ def test_patch_merges_and_null_removes(api: TestClient) -> None:
     assert term["aliases"] == TERMS["adam-optimizer"]["aliases"]
     found = api.get(f"{API}/search", params={"q": "bias-corrected"}).json()["items"]
     assert [item["slug"] for item in found] == ["adam-optimizer"]
+
+
+def test_a_summary_patch_costs_ten_statements_at_most(api: TestClient) -> None:
+    # The write lock, finding the term, its record's three reads, the claim (which writes the
+    # columns), its search entry, its revision, the data version (and NOTIFY), the response's
+    # related terms: what issue 20's write latency rests on (bench/bench_writes.py).
+    first = edit(api, "patch", "adamw", json={"summary": "First."})  # gives it a history
+    counter = StatementCounter(api.app.state.engine)  # type: ignore[attr-defined]
+    response = api.patch(
+        f"{API}/terms/adamw",
+        json={"summary": "Second."},
+        headers={**AUTH, "If-Match": first.headers["etag"]},
+    )
+    assert response.status_code == 200, response.text
+    assert counter.count <= 10
+    assert api.get(f"{API}/search", params={"q": "second"}).json()["items"][0]["slug"] == "adamw"
 
 
 def test_the_slug_cannot_change(api: TestClient) -> None:

@@ -274,6 +274,27 @@ def test_update_index_follows_edits_of_single_terms(engine: Engine, data_dir: Pa
         assert {q: full_text(session, tokens(q), match_all=False) for q in queries} == updated
 
 
+def test_update_index_of_existing_terms_replaces_their_entries(
+    engine: Engine, data_dir: Path
+) -> None:
+    loader.load(engine, read_glossary(data_dir))
+    with Session(engine) as session:
+        momentum = session.exec(select(Term).where(Term.slug == "momentum")).one()
+        assert momentum.id is not None
+        momentum.summary, momentum.body = "Keeps inertia.", "Inertia helps."
+        session.flush()
+        update_index(session, [momentum.id], existing=True)
+        session.commit()
+
+        assert _found(session, "velocity") == []
+        assert _found(session, "inertia") == ["momentum"]
+        queries = ["inertia", "momentum", "adam", "gradient", "heavy ball"]
+        updated = {q: full_text(session, tokens(q), match_all=False) for q in queries}
+        rebuild_index(session)
+        session.commit()
+        assert {q: full_text(session, tokens(q), match_all=False) for q in queries} == updated
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_load_leaves_no_pending_index_entries(engine: Engine, data_dir: Path) -> None:
     # PostgreSQL's GIN indexes queue new entries in a pending list that every lookup reads in
