@@ -31,6 +31,7 @@ scaling), stopping when the largest gradient entry of that scaled objective is a
 for two classes, by conjugate gradients on products H v for more (Newton-CG).
 """
 
+from abc import ABC, abstractmethod
 from typing import Any, Self
 
 import numpy as np
@@ -63,15 +64,16 @@ def _regression_data(X: ArrayLike, y: ArrayLike) -> tuple[FloatArray, F64]:
     return Xa, ya.astype(np.float64)
 
 
-class _LinearRegressor:
+class _LinearRegressor(ABC):
     """The intercept handling and prediction of least squares and ridge."""
 
     fit_intercept: bool
     coef_: FloatArray | None = None
     intercept_: Any = None
 
+    @abstractmethod
     def _solve(self, Xc: F64, yc: F64) -> F64:
-        raise NotImplementedError
+        """The subclass's own solver: the coefficients (d,) or (d, t) for centred data."""
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         Xa, ya = _regression_data(X, y)

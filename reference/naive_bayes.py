@@ -21,6 +21,7 @@ feature probabilities phi_cf = (N_cf + alpha) / (N_c + alpha d), N_cf the total 
 feature f in class c and N_c = sum_f N_cf.
 """
 
+from abc import ABC, abstractmethod
 from typing import Any, Self
 
 import numpy as np
@@ -39,13 +40,14 @@ def _log_softmax(scores: FloatArray) -> FloatArray:
     return out
 
 
-class _NaiveBayes:
+class _NaiveBayes(ABC):
     """Prediction from the joint log-likelihood log pi_c + log p(x | c)."""
 
     classes_: NDArray[Any] | None = None
 
+    @abstractmethod
     def _joint_log_likelihood(self, X: ArrayLike) -> FloatArray:
-        raise NotImplementedError
+        """The subclass's own model: its joint log-likelihood, log pi_c + log p(x | c), (n, K)."""
 
     def _fit_classes(self, X: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """X, and the one-hot class matrix (n, K); sets ``classes_``."""
