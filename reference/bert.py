@@ -43,9 +43,10 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from reference.activations import gelu
 from reference.attention import scaled_dot_product_attention
+from reference.layernorm import layer_norm
 from reference.wordpiece import WordPieceTokenizer
 
-__all__ = ["BertConfig", "BertEncoder", "gelu_float32", "layer_norm", "load_safetensors"]
+__all__ = ["BertConfig", "BertEncoder", "gelu_float32", "load_safetensors"]
 
 FloatArray = NDArray[np.floating[Any]]
 
@@ -112,17 +113,6 @@ def gelu_float32(x: NDArray[np.float32]) -> NDArray[np.float32]:
         p *= f32(0.5)
         block *= p
     return x
-
-
-def layer_norm(x: FloatArray, weight: FloatArray, bias: FloatArray, eps: float) -> FloatArray:
-    """``torch.nn.functional.layer_norm`` over the last axis (biased variance)."""
-    centred = x - x.mean(axis=-1, keepdims=True)
-    var = np.mean(centred * centred, axis=-1, keepdims=True)
-    centred *= (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-    centred *= weight
-    centred += bias
-    out: FloatArray = centred
-    return out
 
 
 @dataclass(frozen=True)
@@ -261,7 +251,7 @@ class BertEncoder:
         h = (self.word_embeddings[ids] + self.position_embeddings[:length]).reshape(
             -1, cfg.hidden_size
         )
-        h = layer_norm(h, *self.embed_ln, eps)
+        h = layer_norm(h, h.shape[-1], *self.embed_ln, eps)
         allowed = mask[:, None, None, :]  # (batch, 1, 1, keys): padding is never attended to
         for layer in self.layers:
             qkv = h @ layer.qkv_w
@@ -272,13 +262,13 @@ class BertEncoder:
             a = context.transpose(0, 2, 1, 3).reshape(-1, cfg.hidden_size) @ layer.out_w
             a += layer.out_b
             a += h
-            h = layer_norm(a, layer.ln1_w, layer.ln1_b, eps)
+            h = layer_norm(a, a.shape[-1], layer.ln1_w, layer.ln1_b, eps)
             f = h @ layer.ffn_in_w
             f += layer.ffn_in_b
             f = self._gelu(f) @ layer.ffn_out_w
             f += layer.ffn_out_b
             f += h
-            h = layer_norm(f, layer.ln2_w, layer.ln2_b, eps)
+            h = layer_norm(f, f.shape[-1], layer.ln2_w, layer.ln2_b, eps)
         return h.reshape(batch, length, cfg.hidden_size)
 
     def embed(self, texts: list[str], batch_size: int = 32) -> FloatArray:
