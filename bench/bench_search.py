@@ -231,7 +231,8 @@ def main() -> None:
         f"- {options.queries} queries per size, a fixed mix of full names, aliases, 3-5 letter "
         "prefixes, one-transposition typos and word pairs from bodies; over keep-alive HTTP to a "
         "live uvicorn server (one worker, response cache off); load = loader.load of the "
-        "generated glossary into a fresh database (one transaction, search index included)",
+        "generated glossary into a fresh database (atomic, search index included; on "
+        "PostgreSQL this code builds fresh tables and swaps them in, see kb/swap.py)",
         f"- load average (1/5/15 min) before {'/'.join(f'{x:.1f}' for x in load_before)}, "
         f"after {'/'.join(f'{x:.1f}' for x in load_after)}"
         + (

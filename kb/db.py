@@ -87,9 +87,15 @@ def insert_rows(
     if not rows:
         return
     session.flush()  # rows it holds may be what these refer to
-    connection = session.connection()
+    copy_rows(session.connection(), table, columns, rows)
+
+
+def copy_rows(
+    connection: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """``insert_rows`` on a connection."""
     driver = connection.connection.driver_connection
-    assert driver is not None  # the session's connection is open
+    assert driver is not None  # the connection is open
     names = ", ".join(columns)
     if connection.dialect.name == "postgresql":
         with driver.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:

@@ -2,19 +2,23 @@
 
 A load replaces everything or nothing: readers see the old content until the commit, a failed
 or killed load leaves the old content in place, and loading the same files twice is a no-op.
+A load that changes little writes just that (``_load_changes``); one that replaces everything
+refills the tables on SQLite, and on PostgreSQL builds fresh tables beside the live ones and
+swaps them in at the commit (``kb.swap``).
 Edits made over the API since the last load are never overwritten silently: ``sync`` (the
 start-up path) refuses, and ``kb load`` is the explicit way to replace them with the files.
 """
 
 import json
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from kb import history, repository, search
+from kb import history, repository, search, swap
 from kb.content import Glossary, data_version, read_glossary
 from kb.db import BULK_LOAD, insert_rows
 from kb.rules import fold_key, lookup_key
@@ -51,13 +55,30 @@ def load(
             )
         versions = history.record_load(session, glossary.terms)
         if not _load_changes(session, glossary, versions):
-            repository.delete_content(session)
-            _insert(session, glossary, versions)
-            session.flush()
-            search.rebuild_index(session)
+            _replace_all(session, glossary, versions)
         repository.set_data_version(session, glossary.version, loaded=True)
         session.commit()
     return True
+
+
+def _replace_all(session: Session, glossary: Glossary, versions: dict[str, history.Stamp]) -> None:
+    """Replace every row of content with ``glossary``'s, in ``session``'s transaction."""
+    if session.get_bind().dialect.name == "sqlite":
+        repository.delete_content(session)
+        _insert(session, glossary, versions)
+        session.flush()
+        search.rebuild_index(session)
+        return
+    try:
+        _insert(session, glossary, versions)
+        swap.put_in_place(session)
+    except BaseException:
+        session.rollback()  # before dropping: the swap may hold the tables
+        # If even that fails (the server went away), the next load drops them.
+        with suppress(Exception):
+            swap.discard(swap.engine_of(session))
+        raise
+    repository.restart_id_sequences(session)
 
 
 def sync(engine: Engine, root: Path) -> bool:
@@ -94,9 +115,24 @@ PART_COLUMNS = {
 
 
 def _insert(session: Session, glossary: Glossary, versions: dict[str, history.Stamp]) -> None:
-    # Ids are assigned here (the tables were just emptied), and rows are plain tuples handed to
-    # the driver: ORM objects, RETURNING or SQLAlchemy's parameter handling would cost most of
-    # the time of a large load.
+    """Write every row of ``glossary``: into the emptied tables on SQLite, into fresh tables
+    beside the live ones on PostgreSQL (``kb.swap``)."""
+    rows = _content_rows(glossary, versions)
+    if session.get_bind().dialect.name == "postgresql":
+        swap.build(session, rows)
+        return
+    for table, (columns, values) in rows.items():
+        insert_rows(session, table, columns, values)
+
+
+def _content_rows(
+    glossary: Glossary, versions: dict[str, history.Stamp]
+) -> dict[str, tuple[Sequence[str], list[tuple[Any, ...]]]]:
+    """Every row of ``glossary``, table -> (columns, rows), referenced tables first.
+
+    Ids are assigned here (the rows replace all there are), and rows are plain tuples handed
+    to the driver: ORM objects, RETURNING or SQLAlchemy's parameter handling would cost most
+    of the time of a large load."""
     category_ids = {c.slug: i for i, c in enumerate(glossary.categories, start=1)}
     term_ids = {t.slug: i for i, t in enumerate(glossary.terms, start=1)}
     categories = [
@@ -115,12 +151,12 @@ def _insert(session: Session, glossary: Glossary, versions: dict[str, history.St
         (term_ids[link.source], term_ids[link.target], link.relation.value)
         for link in glossary.links
     ]
-    insert_rows(session, "category", _CATEGORY_COLUMNS, categories)
-    insert_rows(session, "term", _TERM_COLUMNS, terms)
-    for table, rows in parts.items():
-        insert_rows(session, table, PART_COLUMNS[table], rows)
-    insert_rows(session, "link", _LINK_COLUMNS, links)
-    repository.restart_id_sequences(session)
+    return {
+        "category": (_CATEGORY_COLUMNS, categories),
+        "term": (_TERM_COLUMNS, terms),
+        **{table: (PART_COLUMNS[table], rows) for table, rows in parts.items()},
+        "link": (_LINK_COLUMNS, links),
+    }
 
 
 INCREMENTAL_SHARE = 0.1

@@ -41,13 +41,6 @@ _FTS_TABLE = (
     "name, aliases, summary, body, tokenize='porter unicode61 remove_diacritics 2')"
 )
 _FTS_DEFAULTS = {"automerge": 4, "hashsize": 1 << 20}  # FTS5's own
-# The GIN indexes the migrations make (0001, 0003, 0005) over what a load writes.
-_PG_GIN_INDEXES = (
-    "ix_term_search_document",
-    "ix_term_search_head",
-    "ix_term_search_names",
-    "ix_term_sort_name_trgm",
-)
 
 
 def tokens(query: str) -> list[str]:
@@ -101,34 +94,47 @@ def _index_terms(
     place of the rows they have."""
     where, params = "", {}
     if term_ids is not None:
-        where, params = " WHERE t.id IN :ids", {"ids": list(term_ids)}
-    aggregate = "string_agg" if _is_postgres(session) else "group_concat"
-    aliases = f"(SELECT {aggregate}(a.name, ' ') FROM alias a WHERE a.term_id = t.id)"
+        where, params = "t.id IN :ids", {"ids": list(term_ids)}
     if _is_postgres(session):
-        statement = (
-            "INSERT INTO term_search (term_id, document, head)"
-            " SELECT id, head || setweight(to_tsvector('english', body), 'D'), head FROM ("
-            " SELECT t.id, t.body,"
-            " setweight(to_tsvector('english', t.name), 'A')"
-            f" || setweight(to_tsvector('english', coalesce({aliases}, '')), 'A')"
-            " || setweight(to_tsvector('english', t.summary), 'B') AS head"
-            f" FROM term t{where}) AS parts"
-        )
+        statement = postgres_index_statement("", where)
         if replace:
             statement += (
                 " ON CONFLICT (term_id) DO UPDATE"
                 " SET document = EXCLUDED.document, head = EXCLUDED.head"
             )
     else:
+        aliases = "(SELECT group_concat(a.name, ' ') FROM alias a WHERE a.term_id = t.id)"
         statement = (
             f"INSERT{' OR REPLACE' if replace else ''} INTO term_fts"
             " (rowid, name, aliases, summary, body)"
-            f" SELECT t.id, t.name, coalesce({aliases}, ''), t.summary, t.body FROM term t{where}"
+            f" SELECT t.id, t.name, coalesce({aliases}, ''), t.summary, t.body FROM term t"
+            f"{' WHERE ' + where if where else ''}"
         )
     query = text(statement)
     if term_ids is not None:
         query = query.bindparams(bindparam("ids", expanding=True))
     session.execute(query, params)
+
+
+def postgres_index_statement(prefix: str, where: str = "") -> str:
+    """The statement that computes and inserts the search entries of the terms ``where``
+    selects (SQL over ``term t``; all if empty), from and into the tables named ``prefix`` +
+    their usual name (``kb.swap`` builds fresh tables)."""
+    aliases = (
+        f"(SELECT string_agg(a.name, ' ' ORDER BY a.position) FROM {prefix}alias a"
+        " WHERE a.term_id = t.id)"
+    )
+    return (
+        f"INSERT INTO {prefix}term_search (term_id, document, head)"
+        " SELECT id, head || setweight(to_tsvector('english', body), 'D'), head FROM ("
+        " SELECT t.id, t.body,"
+        " setweight(to_tsvector('english', t.name), 'A')"
+        f" || setweight(to_tsvector('english', coalesce({aliases}, '')), 'A')"
+        " || setweight(to_tsvector('english', t.summary), 'B') AS head"
+        f" FROM {prefix}term t{' WHERE ' + where if where else ''}"
+        # Not merged into the outer query, which would compute ``head`` twice.
+        " OFFSET 0) AS parts"
+    )
 
 
 def rebuild_index(session: Session) -> None:
@@ -139,10 +145,13 @@ def rebuild_index(session: Session) -> None:
         # A GIN index takes new entries into a pending list that every lookup then reads in
         # full until VACUUM merges it (and autovacuum may be off): 2.5 ms a search statement
         # after a 100k-term load. Merging now costs 0.8 s.
-        for index in _PG_GIN_INDEXES:
-            session.execute(
-                text("SELECT gin_clean_pending_list(CAST(:i AS regclass))"), {"i": index}
+        session.execute(
+            text(
+                "SELECT gin_clean_pending_list(c.oid) FROM pg_class c JOIN pg_am a"
+                " ON a.oid = c.relam AND a.amname = 'gin'"
+                " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'i'"
             )
+        )
         # Fresh statistics, or the planner keeps guessing from the empty tables it last saw
         # and scans instead of using the GIN index.
         session.execute(text("ANALYZE term, term_search, lookup_key, link"))
