@@ -308,8 +308,8 @@ def test_a_load_leaves_no_pending_index_entries(engine: Engine, data_dir: Path) 
                 " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'i'"
             )
         ).all()
-    # The search entries' three, and the names' trigrams.
-    assert len(flushed) == 4
+    # Three per partition of the search entries, and the names' trigrams.
+    assert len(flushed) == 7
     assert [(index, pages) for index, pages in flushed if pages] == []
 
 

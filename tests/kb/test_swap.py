@@ -55,6 +55,9 @@ def test_a_load_leaves_the_schema_the_migrations_made(
     engine: Engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     migrated = catalog(engine)
+    assert ("term_search_1", "r", "FOR VALUES WITH (modulus 2, remainder 1)", None) in migrated[
+        "tables"
+    ]
     monkeypatch.setattr(loader, "INCREMENTAL_SHARE", 0.0)  # every load replaces everything
     glossary = read_glossary(data_dir)
     assert loader.load(engine, glossary)
