@@ -119,7 +119,15 @@ def servers(code_urls: list[tuple[Path, str]]) -> Iterator[list[httpx.Client]]:
     try:
         for code, url in code_urls:
             port = free_port()
-            env = {"KB_DATABASE_URL": url, "KB_CACHE_SIZE": "0", "PYTHONPATH": str(code)}
+            env = {
+                "KB_DATABASE_URL": url,
+                "KB_CACHE_SIZE": "0",
+                "PYTHONPATH": str(code),
+                # Lexical search, as measured before search by meaning existed: with the model
+                # each server would embed every query and, in the background, all 100k terms
+                # (search p50 43-57 ms in a run that had the model, from 4-9 ms without).
+                "KB_MODEL_DIR": str(Path(tempfile.gettempdir()) / "kb-bench-no-model"),
+            }
             app = ["kb.app:create_app", "--factory"]
             started.append(start_uvicorn(app, env, port, "/api/v1/health", cwd=code))
             clients.append(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60))
@@ -230,7 +238,8 @@ def main() -> None:
         f"uvicorn {version('uvicorn')}, httpx {version('httpx')}",
         f"- {options.queries} queries per size, a fixed mix of full names, aliases, 3-5 letter "
         "prefixes, one-transposition typos and word pairs from bodies; over keep-alive HTTP to a "
-        "live uvicorn server (one worker, response cache off); load = loader.load of the "
+        "live uvicorn server (one worker, response cache off, no sentence encoder: lexical "
+        "search); load = loader.load of the "
         "generated glossary into a fresh database (atomic, search index included; on "
         "PostgreSQL this code builds fresh tables and swaps them in, see kb/swap.py)",
         f"- load average (1/5/15 min) before {'/'.join(f'{x:.1f}' for x in load_before)}, "
