@@ -126,7 +126,8 @@ def postgres_index_statement(prefix: str, where: str = "") -> str:
     )
     return (
         f"INSERT INTO {prefix}term_search (term_id, document, head)"
-        " SELECT id, head || setweight(to_tsvector('english', body), 'D'), head FROM ("
+        # The body's words weigh D, the least, which to_tsvector gives them already.
+        " SELECT id, head || to_tsvector('english', body), head FROM ("
         " SELECT t.id, t.body,"
         " setweight(to_tsvector('english', t.name), 'A')"
         f" || setweight(to_tsvector('english', coalesce({aliases}, '')), 'A')"
@@ -434,7 +435,7 @@ def full_text(
         total = int(ranked[0][2])
     else:
         total = session.execute(text(f"SELECT count(*){counting}"), params).scalar_one()
-    return Found(_hits(session, [(row[0], float(row[1])) for row in ranked], words), total)
+    return Found(page_hits(session, [(row[0], float(row[1])) for row in ranked], words), total)
 
 
 def _estimate(session: Session, counting: str, params: dict[str, object], broad: int) -> int:
@@ -486,7 +487,7 @@ def _broad(
         # The tier holds ``total`` candidates: the page goes on that far into the next one.
         tier_total = int(rows[0][2]) if rows else _tier_size(session, matching, tier, params)
         skip = max(0, skip - tier_total)
-    hits = _hits(session, ranked, words)
+    hits = page_hits(session, ranked, words)
     if _is_postgres(session):
         return Found(hits, max(estimate, offset + len(hits)), total_is_estimate=True)
     return Found(hits, session.execute(text(f"SELECT count(*){counting}"), params).scalar_one())
@@ -502,7 +503,9 @@ def _tier_size(session: Session, matching: str, tier: str, params: dict[str, obj
     )
 
 
-def _hits(session: Session, ranked: list[tuple[int, float]], words: list[str]) -> list[Hit]:
+def page_hits(session: Session, ranked: list[tuple[int, float]], words: list[str]) -> list[Hit]:
+    """The hits of a page: ``ranked`` (term id, score), in that order, each with its snippet
+    for ``words``."""
     if not ranked:
         return []
     position = {term_id: i for i, (term_id, _) in enumerate(ranked)}

@@ -114,7 +114,7 @@ def _meaning_page(
         ids = index.term_ids(missing)
         if named is not None and named.slug in missing:
             ids[named.slug] = int(named.id or 0)
-        hits = search._hits(
+        hits = search.page_hits(
             session, [(ids[slug], 0.0) for slug in missing if slug in ids], search.tokens(q)
         )
         found |= {hit.slug: _result(hit) for hit in hits}
