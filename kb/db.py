@@ -1,6 +1,6 @@
 """Engine and session factory for the embedded SQLite file or a PostgreSQL server."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from alembic import command
@@ -79,19 +79,19 @@ def _end_bulk_load(dbapi_connection: Any, record: Any) -> None:
 
 
 def insert_rows(
-    session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """Insert ``rows``, tuples of plain values in ``columns`` order, through the driver: COPY on
     PostgreSQL, one prepared statement on SQLite. At 100k terms SQLAlchemy's per-row parameter
     handling took longer than the inserts themselves."""
-    if not rows:
+    if isinstance(rows, Sequence) and not rows:
         return
     session.flush()  # rows it holds may be what these refer to
     copy_rows(session.connection(), table, columns, rows)
 
 
 def copy_rows(
-    connection: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    connection: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """``insert_rows`` on a connection."""
     driver = connection.connection.driver_connection

@@ -10,7 +10,7 @@ start-up path) refuses, and ``kb load`` is the explicit way to replace them with
 """
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -125,10 +125,13 @@ def _insert(session: Session, glossary: Glossary, versions: dict[str, history.St
         insert_rows(session, table, columns, values)
 
 
-def _content_rows(
-    glossary: Glossary, versions: dict[str, history.Stamp]
-) -> dict[str, tuple[Sequence[str], list[tuple[Any, ...]]]]:
-    """Every row of ``glossary``, table -> (columns, rows), referenced tables first.
+Rows = dict[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]]]
+"""Table -> (columns, rows), in an order that inserts referenced rows first."""
+
+
+def _content_rows(glossary: Glossary, versions: dict[str, history.Stamp]) -> Rows:
+    """Every row of ``glossary``; the categories' and terms' as lists, the rest made while
+    they are inserted (on PostgreSQL, while other connections compute the search entries).
 
     Ids are assigned here (the rows replace all there are), and rows are plain tuples handed
     to the driver: ORM objects, RETURNING or SQLAlchemy's parameter handling would cost most
@@ -138,23 +141,29 @@ def _content_rows(
     categories = [
         (i, c.slug, c.name, c.description, i, 1) for i, c in enumerate(glossary.categories, start=1)
     ]
-    terms = []
-    parts: dict[str, list[tuple[Any, ...]]] = {table: [] for table in PART_COLUMNS}
-    for t in glossary.terms:
-        term_id = term_ids[t.slug]
-        stamp = versions[t.slug]
-        record = term_record_values(t, category_ids[t.category])
-        terms.append((term_id, t.slug, *record, stamp.version, stamp.digest))
-        for table, rows in term_parts(t, term_id, term_ids).items():
-            parts[table] += rows
-    links = [
+    terms = [
+        (
+            term_ids[t.slug],
+            t.slug,
+            *term_record_values(t, category_ids[t.category]),
+            versions[t.slug].version,
+            versions[t.slug].digest,
+        )
+        for t in glossary.terms
+    ]
+
+    def parts(table: str) -> Iterator[tuple[Any, ...]]:
+        for t in glossary.terms:
+            yield from term_parts(t, term_ids[t.slug], term_ids, (table,))[table]
+
+    links = (
         (term_ids[link.source], term_ids[link.target], link.relation.value)
         for link in glossary.links
-    ]
+    )
     return {
         "category": (_CATEGORY_COLUMNS, categories),
         "term": (_TERM_COLUMNS, terms),
-        **{table: (PART_COLUMNS[table], rows) for table, rows in parts.items()},
+        **{table: (PART_COLUMNS[table], parts(table)) for table in PART_COLUMNS},
         "link": (_LINK_COLUMNS, links),
     }
 

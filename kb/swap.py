@@ -232,7 +232,7 @@ def _in_parallel(engine: Engine, statements: Iterable[str]) -> None:
 
 
 def build(
-    session: Session, rows: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]]
+    session: Session, rows: Mapping[str, tuple[Sequence[str], Iterable[Sequence[Any]]]]
 ) -> None:
     """Fill a fresh copy of every content table with ``rows`` (table -> columns, rows; the
     search entries are computed here) and give it the indexes and constraints of the live one.
@@ -250,7 +250,8 @@ def build(
                 connection.exec_driver_sql(index.create)
         # The terms in slices: other connections compute a slice's search entries while the
         # next one is copied in, and the other tables after them.
-        columns, terms = rows["term"]
+        columns, term_rows = rows["term"]
+        terms = list(term_rows)
         assert columns[0] == "id"
         size = -(-len(terms) // _SLICES)
         entries = []
