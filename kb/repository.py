@@ -6,7 +6,19 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, delete, func, insert, or_, text, update
+from sqlalchemy import (
+    ColumnClause,
+    Executable,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    text,
+    update,
+)
 from sqlmodel import Session, col, select
 
 from kb import search
@@ -316,75 +328,87 @@ def term_source(session: Session, term: Term) -> TermIn:
 _CATEGORIES = "kb.repository.categories"
 """The ``Session.info`` key of the categories ``term_sources`` read, for ``term_detail``."""
 
-# A term's record in one statement, its lists as JSON arrays of [position, ...] rows. Each
-# database names the JSON functions its own way: (make an array, aggregate rows into one,
-# read a JSON column as JSON: SQLite keeps it as text).
+# A term's record in one statement: its row, its category, and its lists as JSON arrays of
+# [position, ...] rows. Each database names the JSON functions its own way: (make an array,
+# aggregate rows into one, read a JSON column as JSON: SQLite keeps it as text).
 _JSON_FUNCTIONS = {
     "sqlite": ("json_array", "json_group_array", "json"),
     "postgresql": ("json_build_array", "json_agg", ""),
 }
-_RECORDS = (
-    "SELECT t.id, t.slug, t.name, t.category_id, c.slug, c.name, t.kind, t.summary, t.body,"
-    " t.demo,"
-    " (SELECT {agg}({array}(a.position, a.name)) FROM alias a WHERE a.term_id = t.id),"
-    " (SELECT {agg}({array}(r.position, r.title, {json}(r.authors), r.year, r.venue, r.url,"
-    " r.arxiv, r.doi)) FROM reference r WHERE r.term_id = t.id),"
-    " (SELECT {agg}({array}(e.position, e.relation, o.slug)) FROM link_entry e"
-    " JOIN term o ON o.id = e.target_id WHERE e.term_id = t.id)"
-    " FROM term t JOIN category c ON c.id = t.category_id WHERE t.id IN :ids"
+_LISTS = (
+    "(SELECT {agg}({array}(a.position, a.name)) FROM alias a WHERE a.term_id = term.id)",
+    "(SELECT {agg}({array}(r.position, r.title, {json}(r.authors), r.year, r.venue, r.url,"
+    " r.arxiv, r.doi)) FROM reference r WHERE r.term_id = term.id)",
+    "(SELECT {agg}({array}(e.position, e.relation, o.slug)) FROM link_entry e"
+    " JOIN term o ON o.id = e.target_id WHERE e.term_id = term.id)",
 )
 
 
 @cache
-def _records_statement(dialect: str) -> TextClause:
+def _records_statement(dialect: str, *, by_key: bool) -> Executable:
+    """The records of the terms ``:ids``, or of the one that ``:key`` names; built once."""
     array, agg, as_json = _JSON_FUNCTIONS[dialect]
-    statement = _RECORDS.format(array=array, agg=agg, json=as_json)
-    return text(statement).bindparams(bindparam("ids", expanding=True))
+    lists: list[ColumnClause[Any]] = [
+        literal_column(sql.format(array=array, agg=agg, json=as_json)) for sql in _LISTS
+    ]
+    statement = select(Term, Category.slug, Category.name, *lists).join(
+        Category, col(Category.id) == col(Term.category_id)
+    )
+    if by_key:
+        return statement.join(LookupKey, col(LookupKey.term_id) == col(Term.id)).where(
+            col(LookupKey.key) == bindparam("key")
+        )
+    return statement.where(col(Term.id).in_(bindparam("ids", expanding=True)))
 
 
 def _positioned(rows: Any) -> list[list[Any]]:
-    """A JSON array of ``_RECORDS`` in position order (neither database promises the order
-    of an aggregate): text from SQLite, parsed already from PostgreSQL, which gives NULL for
-    no rows."""
+    """A JSON array of ``_LISTS`` in position order (neither database promises the order of
+    an aggregate): text from SQLite, parsed already from PostgreSQL, which gives NULL for no
+    rows."""
     return sorted(json.loads(rows) if isinstance(rows, str) else rows or [])
+
+
+def _source(session: Session, row: Row[Any]) -> TermIn:
+    """A row of ``_records_statement`` as its data file gives it."""
+    term, category, category_name, aliases, references, related = tuple(row)
+    session.info.setdefault(_CATEGORIES, {})[term.category_id] = CategoryRef(
+        slug=category, name=category_name
+    )
+    return TermIn(
+        slug=term.slug,
+        name=term.name,
+        aliases=[alias for _, alias in _positioned(aliases)],
+        category=category,
+        kind="algorithm" if term.kind == "algorithm" else "concept",
+        summary=term.summary,
+        related=[
+            LinkIn(term=target, relation=Relation(relation))
+            for _, relation, target in _positioned(related)
+        ],
+        references=[
+            ReferenceModel(
+                title=title, authors=authors, year=year, venue=venue, url=url, arxiv=arxiv, doi=doi
+            )
+            for _, title, authors, year, venue, url, arxiv, doi in _positioned(references)
+        ],
+        demo=term.demo,
+        body=term.body,
+    )
 
 
 def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
     """``term_source`` of each of ``ids``, in that order, in one statement for all of them."""
-    statement = _records_statement(session.get_bind().dialect.name)
-    found: dict[int, TermIn] = {}
-    categories = session.info.setdefault(_CATEGORIES, {})
-    for row in session.execute(statement, {"ids": list(ids)}):
-        term_id, slug, name, category_id, category, category_name, kind = row[:7]
-        summary, body, demo, aliases, references, related = row[7:]
-        categories[category_id] = CategoryRef(slug=category, name=category_name)
-        found[term_id] = TermIn(
-            slug=slug,
-            name=name,
-            aliases=[alias for _, alias in _positioned(aliases)],
-            category=category,
-            kind="algorithm" if kind == "algorithm" else "concept",
-            summary=summary,
-            related=[
-                LinkIn(term=target, relation=Relation(relation))
-                for _, relation, target in _positioned(related)
-            ],
-            references=[
-                ReferenceModel(
-                    title=title,
-                    authors=authors,
-                    year=year,
-                    venue=venue,
-                    url=url,
-                    arxiv=arxiv,
-                    doi=doi,
-                )
-                for _, title, authors, year, venue, url, arxiv, doi in _positioned(references)
-            ],
-            demo=demo,
-            body=body,
-        )
+    statement = _records_statement(session.get_bind().dialect.name, by_key=False)
+    rows = session.execute(statement, {"ids": list(ids)}).all()
+    found = {row[0].id: _source(session, row) for row in rows}
     return [found[i] for i in ids]
+
+
+def find_term_source(session: Session, name: str) -> tuple[Term, TermIn] | None:
+    """``find_term`` and the ``term_source`` of what it finds, in one statement."""
+    statement = _records_statement(session.get_bind().dialect.name, by_key=True)
+    row = session.execute(statement, {"key": fold_key(name)}).first()
+    return None if row is None else (row[0], _source(session, row))
 
 
 def find_category(session: Session, slug: str) -> Category | None:
