@@ -221,9 +221,9 @@ def _claim(
     values: dict[str, Any] | None = None,
 ) -> Any:
     """Move the row to its next version if it is still at ``expected``, writing ``values``
-    (its other columns) in the same statement; else ``Stale``. Returns, read by the same
-    statement so that a write asks one question less, whether a term has any revision on
-    record (a category's new version).
+    (its other columns) in the same statement; else ``Stale``. Returns what the statement
+    read too, so that a write asks one question less: whether a term has any revision on
+    record; a category's new version.
 
     The one conditional UPDATE is what makes concurrent writes safe: on PostgreSQL the loser
     waits for the winner's row lock, then finds the version moved on and updates nothing.
