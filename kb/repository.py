@@ -267,20 +267,25 @@ def list_terms(
 _RELATION_ORDER = {relation: i for i, relation in enumerate(Relation)}
 
 
+# The terms linked to {term} in either direction: the relation as stored, whether the link
+# points at {term}, and the linked terms' columns only (whole rows would read their bodies).
+_LINKED_COLUMNS = "l.relation, l.target_id = {term}, t.slug, t.name, t.summary"
+_LINKED = (
+    "FROM link l JOIN term t ON t.id = CASE WHEN l.source_id = {term} THEN l.target_id"
+    " ELSE l.source_id END WHERE l.source_id = {term} OR l.target_id = {term}"
+)
+_RELATED_TERMS = text(f"SELECT {_LINKED_COLUMNS} {_LINKED}".format(term=":id"))
+
+
 def related_terms(
     session: Session, term_id: int, relation: Relation | None = None
 ) -> list[RelatedTerm]:
     """Every term linked to ``term_id``, with the relation as seen from ``term_id``."""
-    # One statement for both directions, and the linked terms' columns only: whole rows
-    # would read their bodies too.
-    rows = session.execute(
-        text(
-            "SELECT l.relation, l.target_id = :id, t.slug, t.name, t.summary FROM link l"
-            " JOIN term t ON t.id = CASE WHEN l.source_id = :id THEN l.target_id"
-            " ELSE l.source_id END WHERE l.source_id = :id OR l.target_id = :id"
-        ),
-        {"id": term_id},
-    ).all()
+    return _related(session.execute(_RELATED_TERMS, {"id": term_id}).all(), relation)
+
+
+def _related(rows: Sequence[Sequence[Any]], relation: Relation | None = None) -> list[RelatedTerm]:
+    """Rows of ``_LINKED_COLUMNS`` as ``related_terms`` gives them."""
     seen_from_here = [
         (Relation(r).inverse if incoming else Relation(r), slug, name, summary)
         for r, incoming, slug, name, summary in rows
@@ -293,8 +298,14 @@ def related_terms(
     return sorted(items, key=lambda item: (_RELATION_ORDER[item.relation], item.name.casefold()))
 
 
-def term_detail(session: Session, term: Term, source: TermIn | None = None) -> TermDetail:
-    """The API's record of ``term``; ``source``: its ``term_source``, if the caller has it."""
+def term_detail(
+    session: Session,
+    term: Term,
+    source: TermIn | None = None,
+    related: list[RelatedTerm] | None = None,
+) -> TermDetail:
+    """The API's record of ``term``; ``source`` and ``related``: its ``term_source`` and
+    ``related_terms``, if the caller has them."""
     assert term.id is not None
     source = source or term_source(session, term)
     category = session.info.get(_CATEGORIES, {}).get(term.category_id)
@@ -312,7 +323,7 @@ def term_detail(session: Session, term: Term, source: TermIn | None = None) -> T
         body=term.body,
         category=category,
         kind=source.kind,
-        related=related_terms(session, term.id),
+        related=related_terms(session, term.id) if related is None else related,
         references=source.references,
         demo=DemoLink(slug=term.demo, href=demo_href) if term.demo and demo_href else None,
         links=TermLinks(self=href, related=f"{href}/related", demo=demo_href),
@@ -342,14 +353,19 @@ _LISTS = (
     "(SELECT {agg}({array}(e.position, e.relation, o.slug)) FROM link_entry e"
     " JOIN term o ON o.id = e.target_id WHERE e.term_id = term.id)",
 )
+_RELATED_LIST = "(SELECT {agg}({array}(" + _LINKED_COLUMNS + ")) " + _LINKED + ")"
+"""Its ``related_terms``, as rows of ``_LINKED_COLUMNS``."""
 
 
 @cache
 def _records_statement(dialect: str, *, by_key: bool) -> Executable:
-    """The records of the terms ``:ids``, or of the one that ``:key`` names; built once."""
+    """The records of the terms ``:ids``, or of the one that ``:key`` names and its
+    ``related_terms``; built once."""
     array, agg, as_json = _JSON_FUNCTIONS[dialect]
+    parts = (*_LISTS, _RELATED_LIST) if by_key else _LISTS
     lists: list[ColumnClause[Any]] = [
-        literal_column(sql.format(array=array, agg=agg, json=as_json)) for sql in _LISTS
+        literal_column(sql.format(array=array, agg=agg, json=as_json, term="term.id"))
+        for sql in parts
     ]
     statement = select(Term, Category.slug, Category.name, *lists).join(
         Category, col(Category.id) == col(Term.category_id)
@@ -361,16 +377,21 @@ def _records_statement(dialect: str, *, by_key: bool) -> Executable:
     return statement.where(col(Term.id).in_(bindparam("ids", expanding=True)))
 
 
+def _json_rows(rows: Any) -> list[list[Any]]:
+    """A JSON array of rows of ``_records_statement``: text from SQLite, parsed already from
+    PostgreSQL, which gives NULL for no rows."""
+    return json.loads(rows) if isinstance(rows, str) else rows or []
+
+
 def _positioned(rows: Any) -> list[list[Any]]:
-    """A JSON array of ``_LISTS`` in position order (neither database promises the order of
-    an aggregate): text from SQLite, parsed already from PostgreSQL, which gives NULL for no
-    rows."""
-    return sorted(json.loads(rows) if isinstance(rows, str) else rows or [])
+    """A JSON array of ``_LISTS`` in position order: neither database promises the order of
+    an aggregate."""
+    return sorted(_json_rows(rows))
 
 
 def _source(session: Session, row: Row[Any]) -> TermIn:
     """A row of ``_records_statement`` as its data file gives it."""
-    term, category, category_name, aliases, references, related = tuple(row)
+    term, category, category_name, aliases, references, related = tuple(row)[:6]
     session.info.setdefault(_CATEGORIES, {})[term.category_id] = CategoryRef(
         slug=category, name=category_name
     )
@@ -404,11 +425,14 @@ def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
     return [found[i] for i in ids]
 
 
-def find_term_source(session: Session, name: str) -> tuple[Term, TermIn] | None:
-    """``find_term`` and the ``term_source`` of what it finds, in one statement."""
+def find_term_source(session: Session, name: str) -> tuple[Term, TermIn, list[RelatedTerm]] | None:
+    """``find_term``, and the ``term_source`` and ``related_terms`` of what it finds, in one
+    statement."""
     statement = _records_statement(session.get_bind().dialect.name, by_key=True)
     row = session.execute(statement, {"key": fold_key(name)}).first()
-    return None if row is None else (row[0], _source(session, row))
+    if row is None:
+        return None
+    return row[0], _source(session, row), _related(_json_rows(row[-1]))
 
 
 def find_category(session: Session, slug: str) -> Category | None:

@@ -235,10 +235,12 @@ async def patch_term(
         found = repository.find_term_source(session, slug)
         if found is None:
             raise _not_found(session, slug)
-        row, old = found
+        row, old, related = found
         term = validated(TermIn, merge_patch(history.record_of(old), patch))
         row = editing.replace_term(session, row, term, expected, editor, old)
-        return repository.term_detail(session, row, term)
+        # The term's links change with its own related list only: no other list changed.
+        unchanged = term.related == old.related
+        return repository.term_detail(session, row, term, related if unchanged else None)
 
     return await write(request, change)
 
