@@ -128,7 +128,7 @@ _bearer = HTTPBearer(
 )
 
 
-def require_editor(
+async def require_editor(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:

@@ -12,9 +12,10 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, update
+from sqlalchemy import Update, bindparam, delete, func, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -124,7 +125,7 @@ def replace_term(
     columns: dict[str, Any] = {}
     if category_id is not None:
         columns = _term_columns(term, category_id) | {"digest": history.digest_of(term)}
-    recorded = _claim(session, Term, row.id, expected, columns, history.any_revision(Term.slug))
+    recorded = _claim(session, Term, row.id, expected, columns)
     targets = _check(session, term, row_id=row.id, changed=changed)
     if not recorded:
         _remember_base(session, row, expected, old)
@@ -218,27 +219,41 @@ def _claim(
     row_id: int,
     expected: int,
     values: dict[str, Any] | None = None,
-    returning: ColumnElement[Any] | None = None,
 ) -> Any:
     """Move the row to its next version if it is still at ``expected``, writing ``values``
-    (its other columns) in the same statement; else ``Stale``. Returns ``returning`` (an
-    expression over the row), read by the same statement, so a write asks one question less.
+    (its other columns) in the same statement; else ``Stale``. Returns what the statement
+    read too, so that a write asks one question less: whether a term has any revision on
+    record; a category's new version.
 
     The one conditional UPDATE is what makes concurrent writes safe: on PostgreSQL the loser
     waits for the winner's row lock, then finds the version moved on and updates nothing.
     """
-    claimed = session.execute(
-        update(table)
-        .where(col(table.id) == row_id, col(table.version) == expected)
-        .values(**(values or {}), version=table.version + 1)
-        .returning(col(table.version) if returning is None else returning),
-        execution_options={"synchronize_session": False},
-    ).first()
+    values = values or {}
+    statement = _claim_statement(table, tuple(values))
+    parameters = {f"new_{name}": value for name, value in values.items()}
+    claimed = (
+        session.connection()
+        .execute(statement, {**parameters, "row_id": row_id, "expected": expected})
+        .first()
+    )
     if claimed is None:
         session.rollback()
         current = session.exec(select(table.version).where(table.id == row_id)).first()
         raise Stale(current or 0)
     return claimed[0]
+
+
+@cache
+def _claim_statement(table: type[Term] | type[Category], columns: tuple[str, ...]) -> Update:
+    """``_claim``'s UPDATE of ``columns``, built once: building it took longer than running
+    it. Core, not ORM: the caller sets what the session's row holds."""
+    returning = history.any_revision(Term.slug) if table is Term else col(table.version)
+    return (
+        update(table)
+        .where(col(table.id) == bindparam("row_id"), col(table.version) == bindparam("expected"))
+        .values(**{name: bindparam(f"new_{name}") for name in columns}, version=table.version + 1)
+        .returning(returning)
+    )
 
 
 def _category_id(session: Session, slug: str) -> int | None:
@@ -473,16 +488,21 @@ def _record(
     record: TermIn | None,
     at: datetime | None = None,
 ) -> None:
-    session.add(
-        TermRevision(
-            slug=slug,
-            version=version,
-            at=at or datetime.now(UTC),
-            actor=actor,
-            action=action,
-            record=None if record is None else history.record_of(record),
-        )
+    # A Core INSERT, sent at once: the session's unit of work took 0.1 ms to set up.
+    session.connection().execute(
+        _INSERT_REVISION,
+        {
+            "slug": slug,
+            "version": version,
+            "at": at or datetime.now(UTC),
+            "actor": actor,
+            "action": action,
+            "record": None if record is None else history.record_of(record),
+        },
     )
+
+
+_INSERT_REVISION = insert(TermRevision)
 
 
 def _after_change(session: Session, row: Term, term: TermIn, actor: str, action: str) -> None:

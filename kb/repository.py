@@ -1,11 +1,24 @@
 """Queries over the glossary tables: the one place that speaks SQL."""
 
-from collections import defaultdict
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, null, or_, text, union_all, update
+from sqlalchemy import (
+    ColumnClause,
+    Executable,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    text,
+    update,
+)
 from sqlmodel import Session, col, select
 
 from kb import search
@@ -137,17 +150,22 @@ def restart_id_sequences(session: Session) -> None:
 def _set_meta(session: Session, key: str, value: str, *, notify: bool = False) -> None:
     """``notify``: also tell the other PostgreSQL processes, at commit (``kb.watch``)."""
     # One statement where the key exists (every write moves the data version on), the
-    # notification included.
-    statement = (
-        update(Meta)
-        .where(col(Meta.key) == key)
-        .values(value=value)
-        .returning(func.pg_notify(CHANNEL, "") if notify else col(Meta.key))
-    )
-    if not session.execute(statement, execution_options={"synchronize_session": False}).all():
-        session.add(Meta(key=key, value=value))
+    # notification included; Core statements built once, sent at once.
+    connection = session.connection()
+    values = {"meta_key": key, "meta_value": value}
+    if not connection.execute(_UPDATE_META[notify], values).all():
+        connection.execute(insert(Meta), {"key": key, "value": value})
         if notify:
-            session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+            connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
+_UPDATE_META = {
+    notify: update(Meta)
+    .where(col(Meta.key) == bindparam("meta_key"))
+    .values(value=bindparam("meta_value"))
+    .returning(func.pg_notify(CHANNEL, "") if notify else col(Meta.key))
+    for notify in (False, True)
+}
 
 
 def set_data_version(session: Session, version: str, *, loaded: bool = False) -> None:
@@ -249,20 +267,25 @@ def list_terms(
 _RELATION_ORDER = {relation: i for i, relation in enumerate(Relation)}
 
 
+# The terms linked to {term} in either direction: the relation as stored, whether the link
+# points at {term}, and the linked terms' columns only (whole rows would read their bodies).
+_LINKED_COLUMNS = "l.relation, l.target_id = {term}, t.slug, t.name, t.summary"
+_LINKED = (
+    "FROM link l JOIN term t ON t.id = CASE WHEN l.source_id = {term} THEN l.target_id"
+    " ELSE l.source_id END WHERE l.source_id = {term} OR l.target_id = {term}"
+)
+_RELATED_TERMS = text(f"SELECT {_LINKED_COLUMNS} {_LINKED}".format(term=":id"))
+
+
 def related_terms(
     session: Session, term_id: int, relation: Relation | None = None
 ) -> list[RelatedTerm]:
     """Every term linked to ``term_id``, with the relation as seen from ``term_id``."""
-    # One statement for both directions, and the linked terms' columns only: whole rows
-    # would read their bodies too.
-    rows = session.execute(
-        text(
-            "SELECT l.relation, l.target_id = :id, t.slug, t.name, t.summary FROM link l"
-            " JOIN term t ON t.id = CASE WHEN l.source_id = :id THEN l.target_id"
-            " ELSE l.source_id END WHERE l.source_id = :id OR l.target_id = :id"
-        ),
-        {"id": term_id},
-    ).all()
+    return _related(session.execute(_RELATED_TERMS, {"id": term_id}).all(), relation)
+
+
+def _related(rows: Sequence[Sequence[Any]], relation: Relation | None = None) -> list[RelatedTerm]:
+    """Rows of ``_LINKED_COLUMNS`` as ``related_terms`` gives them."""
     seen_from_here = [
         (Relation(r).inverse if incoming else Relation(r), slug, name, summary)
         for r, incoming, slug, name, summary in rows
@@ -275,11 +298,20 @@ def related_terms(
     return sorted(items, key=lambda item: (_RELATION_ORDER[item.relation], item.name.casefold()))
 
 
-def term_detail(session: Session, term: Term, source: TermIn | None = None) -> TermDetail:
-    """The API's record of ``term``; ``source``: its ``term_source``, if the caller has it."""
+def term_detail(
+    session: Session,
+    term: Term,
+    source: TermIn | None = None,
+    related: list[RelatedTerm] | None = None,
+) -> TermDetail:
+    """The API's record of ``term``; ``source`` and ``related``: its ``term_source`` and
+    ``related_terms``, if the caller has them."""
     assert term.id is not None
-    category = session.get_one(Category, term.category_id)
     source = source or term_source(session, term)
+    category = session.info.get(_CATEGORIES, {}).get(term.category_id)
+    if category is None:
+        row = session.get_one(Category, term.category_id)
+        category = CategoryRef(slug=row.slug, name=row.name)
     href = f"{API_PREFIX}/terms/{term.slug}"
     demo_href = f"{href}/demo" if term.demo else None
     return TermDetail(
@@ -289,24 +321,12 @@ def term_detail(session: Session, term: Term, source: TermIn | None = None) -> T
         aliases=source.aliases,
         summary=term.summary,
         body=term.body,
-        category=CategoryRef(slug=category.slug, name=category.name),
+        category=category,
         kind=source.kind,
-        related=related_terms(session, term.id),
+        related=related_terms(session, term.id) if related is None else related,
         references=source.references,
         demo=DemoLink(slug=term.demo, href=demo_href) if term.demo and demo_href else None,
         links=TermLinks(self=href, related=f"{href}/related", demo=demo_href),
-    )
-
-
-def _reference(row: Reference) -> ReferenceModel:
-    return ReferenceModel(
-        title=row.title,
-        authors=row.authors,
-        year=row.year,
-        venue=row.venue,
-        url=row.url,
-        arxiv=row.arxiv,
-        doi=row.doi,
     )
 
 
@@ -316,63 +336,103 @@ def term_source(session: Session, term: Term) -> TermIn:
     return term_sources(session, [term.id])[0]
 
 
-_HELD = "kb.repository.held"
-"""The ``Session.info`` key of the rows ``term_sources`` keeps for ``term_detail``."""
+_CATEGORIES = "kb.repository.categories"
+"""The ``Session.info`` key of the categories ``term_sources`` read, for ``term_detail``."""
+
+# A term's record in one statement: its row, its category, and its lists as JSON arrays of
+# [position, ...] rows. Each database names the JSON functions its own way: (make an array,
+# aggregate rows into one, read a JSON column as JSON: SQLite keeps it as text).
+_JSON_FUNCTIONS = {
+    "sqlite": ("json_array", "json_group_array", "json"),
+    "postgresql": ("json_build_array", "json_agg", ""),
+}
+_LISTS = (
+    "(SELECT {agg}({array}(a.position, a.name)) FROM alias a WHERE a.term_id = term.id)",
+    "(SELECT {agg}({array}(r.position, r.title, {json}(r.authors), r.year, r.venue, r.url,"
+    " r.arxiv, r.doi)) FROM reference r WHERE r.term_id = term.id)",
+    "(SELECT {agg}({array}(e.position, e.relation, o.slug)) FROM link_entry e"
+    " JOIN term o ON o.id = e.target_id WHERE e.term_id = term.id)",
+)
+_RELATED_LIST = "(SELECT {agg}({array}(" + _LINKED_COLUMNS + ")) " + _LINKED + ")"
+"""Its ``related_terms``, as rows of ``_LINKED_COLUMNS``."""
+
+
+@cache
+def _records_statement(dialect: str, *, by_key: bool) -> Executable:
+    """The records of the terms ``:ids``, or of the one that ``:key`` names and its
+    ``related_terms``; built once."""
+    array, agg, as_json = _JSON_FUNCTIONS[dialect]
+    parts = (*_LISTS, _RELATED_LIST) if by_key else _LISTS
+    lists: list[ColumnClause[Any]] = [
+        literal_column(sql.format(array=array, agg=agg, json=as_json, term="term.id"))
+        for sql in parts
+    ]
+    statement = select(Term, Category.slug, Category.name, *lists).join(
+        Category, col(Category.id) == col(Term.category_id)
+    )
+    if by_key:
+        return statement.join(LookupKey, col(LookupKey.term_id) == col(Term.id)).where(
+            col(LookupKey.key) == bindparam("key")
+        )
+    return statement.where(col(Term.id).in_(bindparam("ids", expanding=True)))
+
+
+def _json_rows(rows: Any) -> list[list[Any]]:
+    """A JSON array of rows of ``_records_statement``: text from SQLite, parsed already from
+    PostgreSQL, which gives NULL for no rows."""
+    return json.loads(rows) if isinstance(rows, str) else rows or []
+
+
+def _positioned(rows: Any) -> list[list[Any]]:
+    """A JSON array of ``_LISTS`` in position order: neither database promises the order of
+    an aggregate."""
+    return sorted(_json_rows(rows))
+
+
+def _source(session: Session, row: Row[Any]) -> TermIn:
+    """A row of ``_records_statement`` as its data file gives it."""
+    term, category, category_name, aliases, references, related = tuple(row)[:6]
+    session.info.setdefault(_CATEGORIES, {})[term.category_id] = CategoryRef(
+        slug=category, name=category_name
+    )
+    return TermIn(
+        slug=term.slug,
+        name=term.name,
+        aliases=[alias for _, alias in _positioned(aliases)],
+        category=category,
+        kind="algorithm" if term.kind == "algorithm" else "concept",
+        summary=term.summary,
+        related=[
+            LinkIn(term=target, relation=Relation(relation))
+            for _, relation, target in _positioned(related)
+        ],
+        references=[
+            ReferenceModel(
+                title=title, authors=authors, year=year, venue=venue, url=url, arxiv=arxiv, doi=doi
+            )
+            for _, title, authors, year, venue, url, arxiv, doi in _positioned(references)
+        ],
+        demo=term.demo,
+        body=term.body,
+    )
 
 
 def term_sources(session: Session, ids: Sequence[int]) -> list[TermIn]:
-    """``term_source`` of each of ``ids``, in that order, in a few queries for all of them."""
-    # Rows the session holds already (a write's) are not read again.
-    held = [session.get(Term, i) if len(ids) == 1 else None for i in ids]
-    rows = {t.id: t for t in held if t is not None}
-    if len(rows) < len(ids):
-        rows = {t.id: t for t in session.exec(select(Term).where(col(Term.id).in_(ids))).all()}
-    # Whole categories, kept with the session (its identity map holds rows only while
-    # something else does): term_detail then finds its category there without a read.
-    categories = session.exec(
-        select(Category).where(col(Category.id).in_({t.category_id for t in rows.values()}))
-    ).all()
-    session.info.setdefault(_HELD, []).extend(categories)
-    category_slugs = {c.id: c.slug for c in categories}
-    references: dict[int, list[ReferenceModel]] = defaultdict(list)
-    for ref in session.exec(
-        select(Reference)
-        .where(col(Reference.term_id).in_(ids))
-        .order_by(col(Reference.term_id), col(Reference.position))
-    ):
-        references[ref.term_id].append(_reference(ref))
-    # Aliases and related lists in one statement: (term, position, alias, NULL) and
-    # (term, position, relation, slug) rows.
-    aliases: dict[int, list[str]] = defaultdict(list)
-    related: dict[int, list[LinkIn]] = defaultdict(list)
-    named = union_all(  # type: ignore[var-annotated]  # two row types, on purpose
-        select(Alias.term_id, Alias.position, Alias.name, null()).where(
-            col(Alias.term_id).in_(ids)
-        ),
-        select(LinkEntry.term_id, LinkEntry.position, LinkEntry.relation, Term.slug)
-        .join(Term, col(Term.id) == col(LinkEntry.target_id))
-        .where(col(LinkEntry.term_id).in_(ids)),
-    ).order_by(text("1, 2"))
-    for term_id, _, value, slug in session.execute(named):
-        if slug is None:
-            aliases[term_id].append(value)
-        else:
-            related[term_id].append(LinkIn(term=slug, relation=Relation(value)))
-    return [
-        TermIn(
-            slug=rows[i].slug,
-            name=rows[i].name,
-            aliases=aliases[i],
-            category=category_slugs[rows[i].category_id],
-            kind="algorithm" if rows[i].kind == "algorithm" else "concept",
-            summary=rows[i].summary,
-            related=related[i],
-            references=references[i],
-            demo=rows[i].demo,
-            body=rows[i].body,
-        )
-        for i in ids
-    ]
+    """``term_source`` of each of ``ids``, in that order, in one statement for all of them."""
+    statement = _records_statement(session.get_bind().dialect.name, by_key=False)
+    rows = session.execute(statement, {"ids": list(ids)}).all()
+    found = {row[0].id: _source(session, row) for row in rows}
+    return [found[i] for i in ids]
+
+
+def find_term_source(session: Session, name: str) -> tuple[Term, TermIn, list[RelatedTerm]] | None:
+    """``find_term``, and the ``term_source`` and ``related_terms`` of what it finds, in one
+    statement."""
+    statement = _records_statement(session.get_bind().dialect.name, by_key=True)
+    row = session.execute(statement, {"key": fold_key(name)}).first()
+    if row is None:
+        return None
+    return row[0], _source(session, row), _related(_json_rows(row[-1]))
 
 
 def find_category(session: Session, slug: str) -> Category | None:

@@ -51,12 +51,16 @@ SlugOrAlias = Annotated[
 def find_or_404(session: Session, slug: str) -> Term:
     term = repository.find_term(session, slug)
     if term is None:
-        raise NotFound(
-            f"No term is called {slug!r}. Check the spelling, or search for it with "
-            "GET /api/v1/search?q=...; the closest slugs are listed in 'suggestions'.",
-            repository.closest_slugs(session, slug),
-        )
+        raise _not_found(session, slug)
     return term
+
+
+def _not_found(session: Session, slug: str) -> NotFound:
+    return NotFound(
+        f"No term is called {slug!r}. Check the spelling, or search for it with "
+        "GET /api/v1/search?q=...; the closest slugs are listed in 'suggestions'.",
+        repository.closest_slugs(session, slug),
+    )
 
 
 def require_category(session: Session, category: str | None) -> None:
@@ -228,11 +232,15 @@ async def patch_term(
     """Change some fields of a term's record."""
 
     def change(session: Session) -> TermDetail:
-        row = find_or_404(session, slug)
-        old = repository.term_source(session, row)
+        found = repository.find_term_source(session, slug)
+        if found is None:
+            raise _not_found(session, slug)
+        row, old, related = found
         term = validated(TermIn, merge_patch(history.record_of(old), patch))
         row = editing.replace_term(session, row, term, expected, editor, old)
-        return repository.term_detail(session, row, term)
+        # The term's links change with its own related list only: no other list changed.
+        unchanged = term.related == old.related
+        return repository.term_detail(session, row, term, related if unchanged else None)
 
     return await write(request, change)
 
