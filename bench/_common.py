@@ -8,7 +8,8 @@
 * :func:`machine_line`, :func:`environment_lines` and :func:`append_results` write the report
   header (machine, versions, BLAS kernel, threads, date) and append it to ``bench/RESULTS.md``.
 * :func:`free_port` and :func:`start_uvicorn` serve an app on loopback for the HTTP benchmarks;
-  :func:`checkout` gives the files of another revision, to serve that version side by side.
+  :func:`checkout` gives the files of another revision, to serve that version side by side,
+  and :func:`run_script` runs a script in it.
 * :func:`run_named` is the command line of a file of named benchmarks (bench_classical.py).
 """
 
@@ -203,6 +204,20 @@ def checkout(revision: str, into: Path) -> Path:
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into
+
+
+def run_script(code: Path, script: str, *args: str) -> list[str]:
+    """Run ``script`` (``python -c``) with ``code``'s version of the project first on its path;
+    the words it printed."""
+    run = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=code,
+        env={**os.environ, "PYTHONPATH": str(code)},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return run.stdout.split()
 
 
 def append_results(report: str) -> None:

@@ -12,16 +12,14 @@ timed in the code version's own process. Results are appended to bench/RESULTS.m
 
 import argparse
 import datetime
-import os
 import pickle
-import subprocess
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import checkout, machine_line, publish
+from _common import checkout, machine_line, publish, run_script
 from bench_search import drop_schema, postgres_schema_url
 from synthetic import synthetic_glossary
 
@@ -43,15 +41,7 @@ for glossary in (first, second):
 
 def loads(code: Path, url: str, glossaries: Path) -> tuple[float, float]:
     """Seconds of ``code``'s full load and of its reload after the edits."""
-    run = subprocess.run(
-        [sys.executable, "-c", _LOADS, url, str(glossaries)],
-        cwd=code,
-        env={**os.environ, "PYTHONPATH": str(code)},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    full, reload = (float(line) for line in run.stdout.split()[-2:])
+    full, reload = (float(word) for word in run_script(code, _LOADS, url, str(glossaries))[-2:])
     return full, reload
 
 

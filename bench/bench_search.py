@@ -25,7 +25,6 @@ import platform
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import checkout, free_port, machine_line, publish, start_uvicorn
+from _common import checkout, free_port, machine_line, publish, run_script, start_uvicorn
 from synthetic import content_words, synthetic_glossary
 
 from kb.content import Glossary
@@ -101,15 +100,7 @@ def timed(client: httpx.Client, path: str, params: dict[str, str]) -> float:
 
 def load(code: Path, url: str, glossary_file: Path) -> float:
     """Seconds that ``code``'s loader takes to load the glossary into a fresh ``url``."""
-    run = subprocess.run(
-        [sys.executable, "-c", _LOAD, url, str(glossary_file)],
-        cwd=code,
-        env={**os.environ, "PYTHONPATH": str(code)},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return float(run.stdout.split()[-1])
+    return float(run_script(code, _LOAD, url, str(glossary_file))[-1])
 
 
 @contextmanager

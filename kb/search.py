@@ -139,23 +139,12 @@ def postgres_index_statement(prefix: str, where: str = "") -> str:
 
 
 def rebuild_index(session: Session) -> None:
-    """Index every term; call inside the transaction that wrote them."""
+    """Index every term; call inside the transaction that wrote them. A whole load on
+    PostgreSQL builds its index in fresh tables instead (``kb.swap``); there this is the index
+    of every term in place, what updates of single terms must add up to."""
     clear_index(session)
     if _is_postgres(session):
         _index_terms(session, None)
-        # A GIN index takes new entries into a pending list that every lookup then reads in
-        # full until VACUUM merges it (and autovacuum may be off): 2.5 ms a search statement
-        # after a 100k-term load. Merging now costs 0.8 s.
-        session.execute(
-            text(
-                "SELECT gin_clean_pending_list(c.oid) FROM pg_class c JOIN pg_am a"
-                " ON a.oid = c.relam AND a.amname = 'gin'"
-                " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'i'"
-            )
-        )
-        # Fresh statistics, or the planner keeps guessing from the empty tables it last saw
-        # and scans instead of using the GIN index.
-        session.execute(text("ANALYZE term, term_search, lookup_key, link"))
     else:
         # Merging segments while they are written rewrites them again and again; one merge at
         # the end ('optimize') is cheaper and leaves a single segment. Fewer, larger segments

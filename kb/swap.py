@@ -303,6 +303,7 @@ def build(
 
 _LOCK_WAIT = "100ms"
 _LOCK_ATTEMPTS = 100
+_LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock wait past lock_timeout
 
 
 def _lock_content(session: Session) -> None:
@@ -330,9 +331,6 @@ def _lock_content(session: Session) -> None:
     raise RuntimeError(
         f"readers held the content tables through {_LOCK_ATTEMPTS} attempts to swap them"
     )
-
-
-_LOCK_NOT_AVAILABLE = "55P03"
 
 
 def put_in_place(session: Session) -> None:
